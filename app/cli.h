@@ -13,3 +13,4 @@ typedef struct cli_command {
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Subcommands (one file each: cli-<name>.c). */
+int cli_info(int argc, char **argv);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 static const cli_command commands[] = {
+    { "info", "show a GGUF file's metadata and tensors, check it loads", cli_info },
     { NULL, NULL, NULL },
 };
 
