@@ -185,6 +185,8 @@ herd_tensor *herd_swiglu(herd_graph *g, herd_tensor *a, herd_tensor *b);
 herd_tensor *herd_argmax(herd_graph *g, herd_tensor *logits);
 herd_tensor *herd_select_sigmoid(herd_graph *g, herd_tensor *logits, herd_tensor *ids);
 herd_tensor *herd_cpy(herd_graph *g, herd_tensor *src, herd_type type);
+/* CPY into an existing tensor (e.g. a persistent output): out is a view of dst */
+herd_tensor *herd_cpy_to(herd_graph *g, herd_tensor *src, herd_tensor *dst);
 herd_tensor *herd_concat(herd_graph *g, herd_tensor *a, herd_tensor *b, int dim);
 
 /* Assigns arena offsets to intermediates, reusing memory of tensors no longer read (liveness).

@@ -401,6 +401,14 @@ herd_tensor *herd_cpy(herd_graph *g, herd_tensor *src, herd_type type)
     return add_node(g, HERD_OP_CPY, new_like(g, type, src), src, NULL, NULL, NULL);
 }
 
+herd_tensor *herd_cpy_to(herd_graph *g, herd_tensor *src, herd_tensor *dst)
+{
+    if (!src || !dst)
+        return NULL;
+    herd_tensor *out = herd_view(g, dst, HERD_MAX_DIMS, dst->ne, dst->nb, 0);
+    return add_node(g, HERD_OP_CPY, out, src, NULL, NULL, NULL);
+}
+
 herd_tensor *herd_concat(herd_graph *g, herd_tensor *a, herd_tensor *b, int dim)
 {
     if (!a || !b || dim < 0 || dim >= HERD_MAX_DIMS)
