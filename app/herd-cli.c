@@ -7,6 +7,12 @@
 
 static const cli_command commands[] = {
     { "info", "show a GGUF file's metadata and tensors, check it loads", cli_info },
+    { "run", "chat with a model: stream its answer to a prompt (and images)", cli_run },
+    { "logits", "write the logits of token ids (for parity checks)", cli_logits },
+    { "bench", "prompt-processing and generation speed", cli_bench },
+    { "membw", "measure this machine's memory bandwidth", cli_membw },
+    { "image-info", "decode a PNG/JPEG, print its size and tile grid", cli_image_info },
+    { "tokenize", "print the token ids of a text (Llama 4 tokenizer)", cli_tokenize },
     { NULL, NULL, NULL },
 };
 

@@ -436,7 +436,7 @@ static herd_status eval_internal(herd_session *s, const int32_t *tokens, int n,
             break;
         bool last = done + T == n;
         int n_out = all_logits ? T : (last && logits ? 1 : 1);
-        cached_graph *c;
+        cached_graph *c = NULL;
         if ((st = be->iface->tensor_set(be, &s->inp_ids, tokens + done, 0, (size_t)T * 4, err)) ||
             (st = be->iface->tensor_set(be, &s->inp_pos, pos, 0, (size_t)T * 4, err)) ||
             (n_img && (st = be->iface->tensor_set(be, &s->inp_img_idx, idx, 0, (size_t)n_img * 4,
