@@ -15,7 +15,6 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Subcommands (one file each: cli-<name>.c). */
 int cli_info(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
-int cli_tokenize(int argc, char **argv);
 int cli_image_info(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_logits(int argc, char **argv);

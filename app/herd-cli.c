@@ -13,7 +13,6 @@ static const cli_command commands[] = {
     { "membw", "measure this machine's memory bandwidth", cli_membw },
     { "image-info", "decode a PNG/JPEG, print its size and tile grid", cli_image_info },
     { "tokenize", "print the token ids of a text (Llama 4 tokenizer)", cli_tokenize },
-    { "tokenize", "print the token ids of a text (Llama 4 tokenizer)", cli_tokenize },
     { NULL, NULL, NULL },
 };
 
