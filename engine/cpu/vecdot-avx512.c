@@ -1,0 +1,570 @@
+/* vecdot-avx512.c: AVX-512 F/BW/VL/DQ + VNNI kernels (+ BF16 where the CPU has it).
+ *
+ * Integer work is done with VNNI: vpdpbusd (u8 x s8, 4 products per int32 lane) for Q8_0 / Q4_0,
+ * and vpmaddubsw + vpdpwssd (sub-block scale applied in the integer domain) for the K-quants.
+ *  - Q4_0: nibbles are unsigned 0..15, so Σ(q-8)·x = Σq·x - 8·Σx; the 8·Σx term comes from one
+ *    vpdpbusd of the activations against 8s, computed once per activation block and shared by
+ *    all rows of a multi-row call (it seeds each row's accumulator).
+ *  - Q8_0: the weight bytes are flipped to unsigned (w+128) and 128·Σx is removed the same way.
+ *  - Block scales: eight fp16 d's (blocks at a fixed byte stride) are gathered with one or two
+ *    vpermt2w, converted once, and applied per pair of blocks with a lane permute + FMA.
+ * Multi-row cores take NR as a compile-time constant (always_inline + switch) so the activation
+ * loads and unpacking are shared across up to HERD_VEC_DOT_MAX_NR weight rows. */
+#include "vecdot-internal.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <immintrin.h>
+#include <string.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+#define TARGET_BF16                                                                               \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+INLINE float h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+INLINE float hsum256(__m256 v)
+{
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+INLINE float hsum128(__m128 a)
+{
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+/* word indices for gathering fp16 scales of 8 consecutive blocks */
+static const uint16_t idx_stride18[32] = { 0, 9, 18, 27, 36, 45, 54, 63 };
+static const uint16_t idx_stride34a[32] = { 0, 17, 34, 51 };
+static const uint16_t idx_stride34b[32] = { 0, 0, 0, 0, 4, 21, 38, 55 };
+
+/* 8 fp16 at p + 18*k (k < 8) -> floats; reads p[0..127] */
+INLINE __m256 load_d8_stride18(const void *p)
+{
+    const char *c = p;
+    __m512i a = _mm512_loadu_si512(c), b = _mm512_loadu_si512(c + 64);
+    __m512i v = _mm512_permutex2var_epi16(a, _mm512_loadu_si512(idx_stride18), b);
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(v));
+}
+
+/* 8 fp16 at p + 34*k (k < 8) -> floats; reads p[0..255] */
+INLINE __m256 load_d8_stride34(const void *p)
+{
+    const char *c = p;
+    __m512i a = _mm512_loadu_si512(c), b = _mm512_loadu_si512(c + 64);
+    __m512i e = _mm512_loadu_si512(c + 128), f = _mm512_loadu_si512(c + 192);
+    __m512i v1 = _mm512_permutex2var_epi16(a, _mm512_loadu_si512(idx_stride34a), b);
+    __m512i v2 = _mm512_permutex2var_epi16(e, _mm512_loadu_si512(idx_stride34b), f);
+    __m512i v = _mm512_mask_blend_epi16(0xF0, v1, v2);
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(v));
+}
+
+/* dword index vector [2k x8, 2k+1 x8]: picks the scales of blocks 2k, 2k+1 */
+INLINE __m512i pair_idx(int k)
+{
+    return _mm512_inserti64x4(_mm512_set1_epi32(2 * k), _mm256_set1_epi32(2 * k + 1), 1);
+}
+
+INLINE __m512i load_2x32(const int8_t *a, const int8_t *b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+/* ---- Q4_0 / Q8_0 x Q8_0 ----------------------------------------------------------------- */
+
+/* is_q4: weights Q4_0 (else Q8_0). */
+INLINE void q80_family_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x,
+                            int is_q4)
+{
+    const herd_block_q8_0 *xb = x;
+    const int64_t nb = n / 32;
+    const size_t bsz = is_q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);
+    __m512 acc[HERD_VEC_DOT_MAX_NR];
+    __m256 acc_t[HERD_VEC_DOT_MAX_NR];
+    for (int r = 0; r < NR; r++) {
+        acc[r] = _mm512_setzero_ps();
+        acc_t[r] = _mm256_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i off = _mm512_set1_epi8(is_q4 ? 8 : (char)0x80);
+    const __m512i shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        __m256 dx = load_d8_stride34(xb + i);
+        __m512i xv[4], nsx[4];
+        for (int k = 0; k < 4; k++) {
+            xv[k] = load_2x32(xb[i + 2 * k].q, xb[i + 2 * k + 1].q);
+            nsx[k] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xv[k]));
+        }
+        for (int r = 0; r < NR; r++) {
+            const char *row = (const char *)w + r * ws + i * bsz;
+            __m256 sc = _mm256_mul_ps(is_q4 ? load_d8_stride18(row) : load_d8_stride34(row), dx);
+            __m512 scz = _mm512_castps256_ps512(sc);
+            for (int k = 0; k < 4; k++) {
+                __m512i q;
+                if (is_q4) {
+                    const herd_block_q4_0 *a = (const herd_block_q4_0 *)row + 2 * k;
+                    q = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a[0].q));
+                    q = _mm512_mask_broadcast_i32x4(q, 0xFF00,
+                                                    _mm_loadu_si128((const __m128i *)a[1].q));
+                    q = _mm512_and_si512(_mm512_srlv_epi64(q, shift), m4);
+                } else {
+                    const herd_block_q8_0 *a = (const herd_block_q8_0 *)row + 2 * k;
+                    q = _mm512_xor_si512(load_2x32(a[0].q, a[1].q), off);
+                }
+                __m512i sum = _mm512_dpbusd_epi32(nsx[k], q, xv[k]);
+                __m512 scale = _mm512_permutexvar_ps(pair_idx(k), scz);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r]);
+            }
+        }
+    }
+    for (; i < nb; i++) { /* tail: one block at a time */
+        __m256i xq = _mm256_loadu_si256((const __m256i *)xb[i].q);
+        __m256i nsx = _mm256_sub_epi32(
+            _mm256_setzero_si256(),
+            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm512_castsi512_si256(off), xq));
+        float dx = h2f(xb[i].d);
+        for (int r = 0; r < NR; r++) {
+            const char *blk = (const char *)w + r * ws + i * bsz;
+            __m256i q;
+            if (is_q4) {
+                __m128i t = _mm_loadu_si128((const __m128i *)(blk + 2));
+                q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t),
+                                     _mm512_castsi512_si256(m4));
+            } else {
+                q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)),
+                                     _mm512_castsi512_si256(off));
+            }
+            uint16_t dw;
+            memcpy(&dw, blk, 2);
+            __m256i sum = _mm256_dpbusd_epi32(nsx, q, xq);
+            acc_t[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dx * h2f(dw)),
+                                       acc_t[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]) + hsum256(acc_t[r]);
+}
+
+INLINE void q4_0_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    q80_family_core(n, NR, s, w, ws, x, 1);
+}
+
+INLINE void q8_0_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    q80_family_core(n, NR, s, w, ws, x, 0);
+}
+
+/* ---- K-quants x Q8_K -------------------------------------------------------------------- */
+
+/* Q4_K/Q5_K scales and mins as 16 int16: s0..s7, m0..m7 */
+INLINE __m256i k_scales16(const uint8_t *sc)
+{
+    uint32_t u[3];
+    memcpy(u, sc, 12);
+    uint32_t s03 = u[0] & 0x3f3f3f3fu;
+    uint32_t s47 = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    uint32_t m03 = u[1] & 0x3f3f3f3fu;
+    uint32_t m47 = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    return _mm256_cvtepu8_epi16(_mm_setr_epi32((int)s03, (int)s47, (int)m03, (int)m47));
+}
+
+/* word index vector [2c x16, 2c+1 x16] */
+INLINE __m512i sub_pair_idx16(int c)
+{
+    return _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1);
+}
+
+INLINE void qk45_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x,
+                      int is_q5)
+{
+    const herd_block_q8_K *b = x;
+    const size_t bsz = is_q5 ? sizeof(herd_block_q5_K) : sizeof(herd_block_q4_K);
+    __m512 acc[HERD_VEC_DOT_MAX_NR];
+    __m128 accm[HERD_VEC_DOT_MAX_NR];
+    for (int r = 0; r < NR; r++) {
+        acc[r] = _mm512_setzero_ps();
+        accm[r] = _mm_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
+    const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    for (int64_t i = 0; i < n / HERD_QK_K; i++) {
+        __m512i xq[4];
+        for (int c = 0; c < 4; c++)
+            xq[c] = _mm512_loadu_si512(b[i].q + 64 * c);
+        __m128i bs8 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)b[i].bsums),
+                                     _mm_loadu_si128((const __m128i *)(b[i].bsums + 8)));
+        const float dx = b[i].d;
+        for (int r = 0; r < NR; r++) {
+            const uint8_t *blk = (const uint8_t *)w + r * ws + i * bsz;
+            const herd_block_q4_K *a = (const herd_block_q4_K *)blk;
+            const uint8_t *q = is_q5 ? ((const herd_block_q5_K *)blk)->q : a->q;
+            __m256i sm16 = k_scales16(a->sc);
+            __m128i mp = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), bs8);
+            accm[r] = _mm_fmadd_ps(_mm_set1_ps(dx * h2f(a->dmin)), _mm_cvtepi32_ps(mp), accm[r]);
+            __m512i scz = _mm512_castsi256_si512(sm16);
+            __m512i hb = _mm512_setzero_si512();
+            if (is_q5)
+                hb = _mm512_broadcast_i64x4(
+                    _mm256_loadu_si256((const __m256i *)((const herd_block_q5_K *)blk)->qh));
+            __m512i sumi = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i qv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 32 * c)));
+                qv = _mm512_and_si512(_mm512_srlv_epi64(qv, shift), m4);
+                if (is_q5) {
+                    __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * c))),
+                                                     _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+                    __mmask64 k = _mm512_test_epi8_mask(hb, bit);
+                    qv = _mm512_mask_add_epi8(qv, k, qv, sixteen);
+                }
+                __m512i p = _mm512_maddubs_epi16(qv, xq[c]);
+                sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(sub_pair_idx16(c), scz));
+            }
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(dx * h2f(a->d)), _mm512_cvtepi32_ps(sumi), acc[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]) - hsum128(accm[r]);
+}
+
+INLINE void q4_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    qk45_core(n, NR, s, w, ws, x, 0);
+}
+
+INLINE void q5_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    qk45_core(n, NR, s, w, ws, x, 1);
+}
+
+/* word index vector [4g+0 x8, 4g+1 x8, 4g+2 x8, 4g+3 x8] */
+INLINE __m512i quad_idx16(int g)
+{
+    __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)(4 * g))),
+                                         _mm_set1_epi16((short)(4 * g + 1)), 1);
+    __m256i hi = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)(4 * g + 2))),
+                                         _mm_set1_epi16((short)(4 * g + 3)), 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+INLINE void q6_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    const herd_block_q8_K *b = x;
+    __m512 acc[HERD_VEC_DOT_MAX_NR];
+    for (int r = 0; r < NR; r++)
+        acc[r] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
+    const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    for (int64_t i = 0; i < n / HERD_QK_K; i++) {
+        __m512i xq[4];
+        for (int c = 0; c < 4; c++)
+            xq[c] = _mm512_loadu_si512(b[i].q + 64 * c);
+        __m256i bs = _mm256_loadu_si256((const __m256i *)b[i].bsums);
+        const float dx = b[i].d;
+        for (int r = 0; r < NR; r++) {
+            const herd_block_q6_K *a = (const herd_block_q6_K *)((const char *)w + r * ws) + i;
+            __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->sc));
+            __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5);
+            __m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), off));
+            __m512i scz = _mm512_castsi256_si512(sc16);
+            for (int h = 0; h < 2; h++) {
+                __m512i L = _mm512_loadu_si512(a->ql + 64 * h);
+                __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a->qh + 32 * h)));
+                __m512i v0 = _mm512_or_si512(_mm512_and_si512(L, m4),
+                                             _mm512_and_si512(_mm512_sllv_epi64(H, shl), m30));
+                __m512i v1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                             _mm512_and_si512(_mm512_srlv_epi64(H, shr), m30));
+                __m512i p0 = _mm512_maddubs_epi16(v0, xq[2 * h]);
+                __m512i p1 = _mm512_maddubs_epi16(v1, xq[2 * h + 1]);
+                sumi = _mm512_dpwssd_epi32(sumi, p0, _mm512_permutexvar_epi16(quad_idx16(2 * h), scz));
+                sumi = _mm512_dpwssd_epi32(sumi, p1, _mm512_permutexvar_epi16(quad_idx16(2 * h + 1), scz));
+            }
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(dx * h2f(a->d)), _mm512_cvtepi32_ps(sumi), acc[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+/* ---- float types ------------------------------------------------------------------------ */
+
+INLINE void f32_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    const float *b = x;
+    __m512 acc[HERD_VEC_DOT_MAX_NR][2];
+    for (int r = 0; r < NR; r++)
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 x0 = _mm512_loadu_ps(b + i), x1 = _mm512_loadu_ps(b + i + 16);
+        for (int r = 0; r < NR; r++) {
+            const float *a = (const float *)((const char *)w + r * ws) + i;
+            acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(a), x0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(a + 16), x1, acc[r][1]);
+        }
+    }
+    if (i < n) { /* masked tail, up to 31 elements */
+        for (int part = 0; part < 2 && i < n; part++, i += 16) {
+            __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            __m512 xv = _mm512_maskz_loadu_ps(m, b + i);
+            for (int r = 0; r < NR; r++) {
+                const float *a = (const float *)((const char *)w + r * ws) + i;
+                acc[r][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a), xv, acc[r][0]);
+            }
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
+INLINE __m512 load_f16x16(const uint16_t *p, __mmask16 m)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+INLINE void f16_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    const uint16_t *b = x;
+    __m512 acc[HERD_VEC_DOT_MAX_NR][2];
+    for (int r = 0; r < NR; r++)
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 x0 = load_f16x16(b + i, 0xFFFF), x1 = load_f16x16(b + i + 16, 0xFFFF);
+        for (int r = 0; r < NR; r++) {
+            const uint16_t *a = (const uint16_t *)((const char *)w + r * ws) + i;
+            acc[r][0] = _mm512_fmadd_ps(load_f16x16(a, 0xFFFF), x0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(load_f16x16(a + 16, 0xFFFF), x1, acc[r][1]);
+        }
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 xv = load_f16x16(b + i, m);
+        for (int r = 0; r < NR; r++) {
+            const uint16_t *a = (const uint16_t *)((const char *)w + r * ws) + i;
+            acc[r][0] = _mm512_fmadd_ps(load_f16x16(a, m), xv, acc[r][0]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
+INLINE __m512 load_bf16x16(const uint16_t *p, __mmask16 m)
+{
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+/* BF16 without the BF16 extension: widen and FMA */
+INLINE void bf16_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    const uint16_t *b = x;
+    __m512 acc[HERD_VEC_DOT_MAX_NR];
+    for (int r = 0; r < NR; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 xv = load_bf16x16(b + i, m);
+        for (int r = 0; r < NR; r++) {
+            const uint16_t *a = (const uint16_t *)((const char *)w + r * ws) + i;
+            acc[r] = _mm512_fmadd_ps(load_bf16x16(a, m), xv, acc[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+/* ---- dot / rows / tile entry points ----------------------------------------------------- */
+
+#define DEFINE_ENTRY(name, target)                                                              \
+    static target void dot_##name(int64_t n, float *s, const void *w, const void *x)           \
+    {                                                                                           \
+        name##_core(n, 1, s, w, 0, x);                                                          \
+    }                                                                                           \
+    static target void rows_##name(int64_t n, int nr, float *s, const void *w, size_t ws,       \
+                                   const void *x)                                               \
+    {                                                                                           \
+        switch (nr) {                                                                           \
+        case 1: name##_core(n, 1, s, w, ws, x); break;                                          \
+        case 2: name##_core(n, 2, s, w, ws, x); break;                                          \
+        case 3: name##_core(n, 3, s, w, ws, x); break;                                          \
+        default: name##_core(n, 4, s, w, ws, x); break;                                         \
+        }                                                                                       \
+    }                                                                                           \
+    HERD_DEFINE_TILE_FROM_ROWS(tile_##name, rows_##name)
+
+DEFINE_ENTRY(f32, TARGET)
+DEFINE_ENTRY(f16, TARGET)
+DEFINE_ENTRY(bf16, TARGET)
+DEFINE_ENTRY(q8_0, TARGET)
+DEFINE_ENTRY(q4_0, TARGET)
+DEFINE_ENTRY(q4_K, TARGET)
+DEFINE_ENTRY(q5_K, TARGET)
+DEFINE_ENTRY(q6_K, TARGET)
+
+/* BF16 with vdpbf16ps: 32 products per instruction */
+static inline __attribute__((always_inline)) TARGET_BF16 void
+bf16dp_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    const uint16_t *b = x;
+    __m512 acc[HERD_VEC_DOT_MAX_NR];
+    for (int r = 0; r < NR; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 32) {
+        __mmask32 m = n - i >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (n - i)) - 1);
+        __m512i xv = _mm512_maskz_loadu_epi16(m, b + i);
+        for (int r = 0; r < NR; r++) {
+            const uint16_t *a = (const uint16_t *)((const char *)w + r * ws) + i;
+            __m512i av = _mm512_maskz_loadu_epi16(m, a);
+            acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)av, (__m512bh)xv);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+DEFINE_ENTRY(bf16dp, TARGET_BF16)
+
+/* ---- activation quantizers and converters ----------------------------------------------- */
+
+static TARGET void quantize_q8_0(const float *x, void *dst, int64_t n)
+{
+    herd_block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = herd_f32_to_f16(amax / 127.0f);
+        __m512 mul = _mm512_set1_ps(id);
+        __m128i q0 = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, mul)));
+        __m128i q1 = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, mul)));
+        _mm_storeu_si128((__m128i *)y[i].q, q0);
+        _mm_storeu_si128((__m128i *)(y[i].q + 16), q1);
+    }
+}
+
+static TARGET void quantize_q8_K(const float *x, void *dst, int64_t n)
+{
+    herd_block_q8_K *y = dst;
+    for (int64_t i = 0; i < n / HERD_QK_K; i++, x += HERD_QK_K) {
+        __m512 mx = _mm512_loadu_ps(x), mn = mx;
+        for (int j = 16; j < HERD_QK_K; j += 16) {
+            __m512 v = _mm512_loadu_ps(x + j);
+            mx = _mm512_max_ps(mx, v);
+            mn = _mm512_min_ps(mn, v);
+        }
+        float vmax = _mm512_reduce_max_ps(mx), vmin = _mm512_reduce_min_ps(mn);
+        float max = -vmin > vmax ? vmin : vmax;
+        if (max == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float iscale = -127.0f / max;
+        __m512 mul = _mm512_set1_ps(iscale);
+        for (int j = 0; j < HERD_QK_K; j += 16) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), mul));
+            q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+            _mm_storeu_si128((__m128i *)(y[i].q + j), _mm512_cvtepi32_epi8(q));
+            y[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+static TARGET void quantize_f16(const float *x, void *dst, int64_t n)
+{
+    uint16_t *d = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(d + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        d[i] = herd_f32_to_f16(x[i]);
+}
+
+static TARGET void f16_to_f32(const void *src, float *dst, int64_t n)
+{
+    const uint16_t *s = src;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, load_f16x16(s + i, 0xFFFF));
+    for (; i < n; i++)
+        dst[i] = h2f(s[i]);
+}
+
+static TARGET void bf16_to_f32(const void *src, float *dst, int64_t n)
+{
+    const uint16_t *s = src;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, load_bf16x16(s + i, 0xFFFF));
+    for (; i < n; i++)
+        dst[i] = herd_bf16_to_f32(s[i]);
+}
+
+/* f32 -> bf16, round to nearest even, NaN kept quiet (integer form: exact for denormals too) */
+static TARGET void quantize_bf16(const float *x, void *dst, int64_t n)
+{
+    uint16_t *d = dst;
+    int64_t i = 0;
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512(x + i);
+        __mmask16 nan = _mm512_cmp_ps_mask(_mm512_castsi512_ps(u), _mm512_castsi512_ps(u), _CMP_UNORD_Q);
+        __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
+        r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
+        _mm256_storeu_si256((__m256i *)(d + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+    }
+    for (; i < n; i++)
+        d[i] = herd_f32_to_bf16(x[i]);
+}
+
+void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16)
+{
+#define SET(T, name)                                                                            \
+    k->dot[HERD_TYPE_##T] = dot_##name;                                                         \
+    k->rows[HERD_TYPE_##T] = rows_##name;                                                       \
+    k->tile[HERD_TYPE_##T] = tile_##name;
+    SET(F32, f32)
+    SET(F16, f16)
+    SET(Q8_0, q8_0)
+    SET(Q4_0, q4_0)
+    SET(Q4_K, q4_K)
+    SET(Q5_K, q5_K)
+    SET(Q6_K, q6_K)
+    if (has_bf16) {
+        SET(BF16, bf16dp)
+    } else {
+        SET(BF16, bf16)
+    }
+#undef SET
+    k->quant[HERD_TYPE_Q8_0] = quantize_q8_0;
+    k->quant[HERD_TYPE_Q8_K] = quantize_q8_K;
+    k->quant[HERD_TYPE_F16] = quantize_f16;
+    k->quant[HERD_TYPE_BF16] = quantize_bf16;
+    k->to_f32[HERD_TYPE_F16] = f16_to_f32;
+    k->to_f32[HERD_TYPE_BF16] = bf16_to_f32;
+}
+
+#else /* not x86-64 */
+
+void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16)
+{
+    (void)k;
+    (void)has_bf16;
+}
+
+#endif
