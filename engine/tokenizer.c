@@ -40,6 +40,7 @@ struct herd_tokenizer {
     int32_t byte_id[256];
     strmap normal;  /* NORMAL/BYTE tokens: the BPE vocabulary */
     strmap special; /* CONTROL/USER_DEFINED tokens: matched in text when parse_special */
+    strmap other;   /* UNUSED/UNKNOWN tokens: only for herd_tokenizer_find */
     pair_entry *pairs;
     uint64_t pair_mask;
 
@@ -832,7 +833,7 @@ herd_tokenizer *herd_tokenizer_from_gguf(const herd_gguf *g, herd_error *err)
     int16_t inv[324];
     gpt2_unicode_to_byte(inv);
     uint32_t pos = 0;
-    size_t n_special = 0, n_normal = 0;
+    size_t n_special = 0, n_normal = 0, n_other = 0;
     for (uint64_t i = 0; i < n; i++) {
         int32_t ty = types[i];
         if (ty < HERD_TOKEN_NORMAL || ty > HERD_TOKEN_BYTE)
@@ -847,6 +848,8 @@ herd_tokenizer *herd_tokenizer_from_gguf(const herd_gguf *g, herd_error *err)
             pos += (uint32_t)lens[i];
             if (ty == HERD_TOKEN_CONTROL || ty == HERD_TOKEN_USER_DEFINED)
                 n_special++;
+            else
+                n_other++;
         }
         size_t tl = pos - t->tok_off[i];
         if (tl > t->max_len)
@@ -857,6 +860,8 @@ herd_tokenizer *herd_tokenizer_from_gguf(const herd_gguf *g, herd_error *err)
     if (!strmap_init(&t->normal, n_normal))
         goto nomem;
     if (n_special && !strmap_init(&t->special, n_special))
+        goto nomem;
+    if (n_other && !strmap_init(&t->other, n_other))
         goto nomem;
     for (int32_t i = 0; i < t->n_vocab; i++) {
         size_t tl = t->tok_off[i + 1] - t->tok_off[i];
@@ -879,6 +884,8 @@ herd_tokenizer *herd_tokenizer_from_gguf(const herd_gguf *g, herd_error *err)
                 else
                     t->special_len_overflow = true;
             }
+        } else {
+            strmap_insert(t, &t->other, i);
         }
     }
     /* Longest first: a special whose text starts with another's wins. */
@@ -1025,6 +1032,7 @@ void herd_tokenizer_free(herd_tokenizer *t)
     free(t->bytes);
     free(t->normal.slots);
     free(t->special.slots);
+    free(t->other.slots);
     free(t->pairs);
     free(t);
 }
@@ -1065,16 +1073,8 @@ int32_t herd_tokenizer_find_n(const herd_tokenizer *t, const char *text, size_t 
     int32_t id = strmap_find(t, &t->special, text, len);
     if (id < 0)
         id = strmap_find(t, &t->normal, text, len);
-    if (id < 0) { /* UNUSED/UNKNOWN placeholders: rare, not hashed */
-        for (int32_t i = 0; i < t->n_vocab; i++) {
-            uint8_t ty = t->types[i];
-            size_t tl;
-            const char *p = tok_ptr(t, i, &tl);
-            if ((ty == HERD_TOKEN_UNUSED || ty == HERD_TOKEN_UNKNOWN) && tl == len &&
-                !memcmp(p, text, len))
-                return i;
-        }
-    }
+    if (id < 0)
+        id = strmap_find(t, &t->other, text, len);
     return id;
 }
 
