@@ -78,3 +78,43 @@ void herd_backend_free(herd_backend *be)
     if (be)
         be->iface->free(be);
 }
+
+bool herd_backend_profile_get(herd_backend *be, herd_op_profile *out, bool reset)
+{
+    if (!be || !be->iface->profile_get)
+        return false;
+    be->iface->profile_get(be, out, reset);
+    return true;
+}
+
+void herd_backend_profile_report(herd_backend *be, FILE *f)
+{
+    herd_op_profile p;
+    if (!herd_backend_profile_get(be, &p, false)) {
+        fprintf(f, "%s backend: no profile\n", be ? be->iface->name(be) : "?");
+        return;
+    }
+    uint64_t total = 0;
+    int order[HERD_OP_COUNT], n = 0;
+    for (int i = 0; i < HERD_OP_COUNT; i++) {
+        total += p.ns[i];
+        if (p.count[i])
+            order[n++] = i;
+    }
+    for (int i = 1; i < n; i++) /* insertion sort by time, descending */
+        for (int j = i; j > 0 && p.ns[order[j]] > p.ns[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fprintf(f, "%s backend profile: %llu graphs, %.3f ms\n", be->iface->name(be),
+            (unsigned long long)p.graphs, (double)total / 1e6);
+    fprintf(f, "  %-16s %10s %12s %12s %7s\n", "op", "nodes", "total ms", "us/node", "share");
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
+        fprintf(f, "  %-16s %10llu %12.3f %12.2f %6.1f%%\n", herd_op_name((herd_op)i),
+                (unsigned long long)p.count[i], (double)p.ns[i] / 1e6,
+                (double)p.ns[i] / 1e3 / (double)p.count[i],
+                total ? 100.0 * (double)p.ns[i] / (double)total : 0.0);
+    }
+}

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "herd-error.h"
 #include "types.h"
@@ -203,6 +204,14 @@ typedef enum herd_backend_kind {
     HERD_BACKEND_CUDA,
 } herd_backend_kind;
 
+/* Per-op timings of a backend (be->profile): wall time of each node from the end of the previous
+ * node to its end (all threads / the device finished), summed per op kind. */
+typedef struct herd_op_profile {
+    uint64_t ns[HERD_OP_COUNT];
+    uint64_t count[HERD_OP_COUNT]; /* nodes run */
+    uint64_t graphs;               /* graph_compute calls while profiling */
+} herd_op_profile;
+
 typedef struct herd_backend_iface {
     const char *(*name)(herd_backend *be);
     void (*free)(herd_backend *be);
@@ -224,6 +233,9 @@ typedef struct herd_backend_iface {
     herd_status (*graph_compute)(herd_backend *be, herd_graph *g, herd_error *err);
     /* bytes of device memory free (for budget checks); 0 if unknown */
     size_t (*mem_free)(herd_backend *be);
+    /* optional (NULL: no profiling): per-op totals accumulated by graph_compute while
+     * be->profile is set; copies them to *out (if non-NULL), then clears them if reset */
+    void (*profile_get)(herd_backend *be, struct herd_op_profile *out, bool reset);
 } herd_backend_iface;
 
 struct herd_backend {
@@ -247,6 +259,10 @@ herd_backend *herd_backend_init(const herd_backend_params *p, herd_error *err);
 herd_backend *herd_backend_init_auto(const herd_backend_params *p, char *note, size_t note_len,
                                      herd_error *err);
 void herd_backend_free(herd_backend *be);
+/* Per-op profile (false if the backend has none); reset clears the totals after copying. */
+bool herd_backend_profile_get(herd_backend *be, herd_op_profile *out, bool reset);
+/* Writes a table of the profile (op, nodes, total ms, us per node, share) to f, sorted by time. */
+void herd_backend_profile_report(herd_backend *be, FILE *f);
 const char *herd_backend_kind_name(herd_backend_kind k);
 int herd_backend_kind_from_name(const char *name); /* -1 if unknown */
 

@@ -1,0 +1,1281 @@
+/* cpu-backend.c: the CPU backend. Host buffers, weights read in place from the mmap, one
+ * intermediate arena per backend (grown, never shrunk), and a graph executed node by node on a
+ * persistent thread pool with a barrier between nodes.
+ *
+ * Matmuls convert each activation column once into herd_vec_dot_type(w->type) (per-graph scratch),
+ * then split output rows into chunks handed out through an atomic counter. The kernels get the
+ * same calls for the same rows whatever the thread count, so results do not depend on it.
+ */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../backend.h"
+#include "../quant.h"
+#include "threadpool.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
+#define ALIGN 64
+#define MM_ROWS 16       /* weight rows per tile call (prefill) */
+#define MM_COLS 64       /* activation columns per tile call */
+#define ATT_KB 64        /* keys per attention block */
+
+struct herd_buffer {
+    void *base;
+    size_t size;
+};
+
+typedef struct cpu_ctx {
+    herd_threadpool *tp;
+    int nth;
+    char *arena;
+    size_t arena_size;
+    char *scratch; /* converted activations + MUL_MAT_ID bookkeeping */
+    size_t scratch_size;
+    float *wbuf; /* per-thread work buffers, wbuf_floats each */
+    size_t wbuf_floats;
+    /* run state */
+    herd_graph *g;
+    bool profile;
+    _Alignas(64) atomic_int counter[2];
+    atomic_int bad_index; /* an id/position out of range was seen */
+    herd_op_profile prof;
+} cpu_ctx;
+
+static inline size_t align_up(size_t n, size_t a)
+{
+    return (n + a - 1) / a * a;
+}
+
+static void *aligned_alloc64(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, ALIGN, align_up(n ? n : 1, ALIGN)))
+        return NULL;
+    return p;
+}
+
+static inline void *host(const herd_tensor *t)
+{
+    return herd_tensor_host(t);
+}
+
+static inline void split(int64_t n, int ith, int nth, int64_t *a, int64_t *b)
+{
+    *a = n * ith / nth;
+    *b = n * (ith + 1) / nth;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* vector helpers (compiled for AVX-512 / AVX2 / baseline and picked at load time) */
+
+SIMD_CLONES static float vec_dot_f32(const float *a, const float *b, int64_t n)
+{
+    float acc[16] = { 0 };
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = 0;
+    for (int j = 0; j < 16; j++)
+        s += acc[j];
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+SIMD_CLONES static void vec_scale_add(float *y, const float *x, float a, float s, int64_t n)
+{
+    /* y = y*s + a*x */
+    for (int64_t i = 0; i < n; i++)
+        y[i] = y[i] * s + a * x[i];
+}
+
+SIMD_CLONES static float vec_sumsq(const float *x, int64_t n, float mean)
+{
+    float acc[16] = { 0 };
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float d = x[i + j] - mean;
+            acc[j] += d * d;
+        }
+    float s = 0;
+    for (int j = 0; j < 16; j++)
+        s += acc[j];
+    for (; i < n; i++)
+        s += (x[i] - mean) * (x[i] - mean);
+    return s;
+}
+
+SIMD_CLONES static float vec_sum(const float *x, int64_t n)
+{
+    float acc[16] = { 0 };
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            acc[j] += x[i + j];
+    float s = 0;
+    for (int j = 0; j < 16; j++)
+        s += acc[j];
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+SIMD_CLONES static void vec_norm_apply(float *y, const float *x, float mean, float inv,
+                                       const float *w, const float *b, int64_t n)
+{
+    if (w && b)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (x[i] - mean) * inv * w[i] + b[i];
+    else if (w)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (x[i] - mean) * inv * w[i];
+    else if (b)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (x[i] - mean) * inv + b[i];
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (x[i] - mean) * inv;
+}
+
+SIMD_CLONES static void vec_binop(float *y, const float *a, const float *b, int64_t n, bool mul)
+{
+    if (mul)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a[i] * b[i];
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a[i] + b[i];
+}
+
+SIMD_CLONES static void vec_binop_scalar(float *y, const float *a, float b, int64_t n, bool mul)
+{
+    if (mul)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a[i] * b;
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a[i] + b;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ops */
+
+static void op_get_rows(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    const herd_tensor *tab = n->src[0], *ids = n->src[1];
+    const char *tb = host(tab);
+    const int32_t *id = host(ids);
+    char *ob = host(n->out);
+    const int64_t D = tab->ne[0];
+    int64_t a, b;
+    split(ids->ne[0], ith, nth, &a, &b);
+    for (int64_t i = a; i < b; i++) {
+        float *dst = (float *)(ob + i * n->out->nb[1]);
+        int32_t r = id[i];
+        if (r < 0 || r >= tab->ne[1]) {
+            memset(dst, 0, (size_t)D * sizeof(float));
+            atomic_store(&c->bad_index, 1);
+            continue;
+        }
+        const void *src = tb + (size_t)r * tab->nb[1];
+        if (tab->type == HERD_TYPE_F32)
+            memcpy(dst, src, (size_t)D * sizeof(float));
+        else
+            herd_dequantize_row(tab->type, src, dst, D);
+    }
+}
+
+static void op_set_rows(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    const herd_tensor *dst = n->src[0], *rows = n->src[1], *idx = n->src[2];
+    char *db = host(n->out);
+    const char *rb = host(rows);
+    const int32_t *id = host(idx);
+    int64_t a, b;
+    split(rows->ne[1], ith, nth, &a, &b);
+    for (int64_t j = a; j < b; j++) {
+        int32_t r = id[j];
+        if (r < 0 || r >= dst->ne[1]) {
+            atomic_store(&c->bad_index, 1);
+            continue;
+        }
+        memcpy(db + (size_t)r * dst->nb[1], rb + (size_t)j * rows->nb[1],
+               (size_t)dst->ne[0] * sizeof(float));
+    }
+}
+
+/* activation conversion for a matmul: returns the row stride of the converted columns; x
+ * columns (m, i2, i3) are converted to scratch slot slot_of(m) + batch * M (or used in place) */
+static size_t mm_act_row_size(const herd_tensor *w, const herd_tensor *x)
+{
+    herd_type vt = herd_vec_dot_type(w->type);
+    if (vt == HERD_TYPE_F32)
+        return 0; /* used in place */
+    return herd_row_size(vt, x->ne[0]);
+}
+
+static void convert_cols(const herd_tensor *w, const herd_tensor *x, char *dst, size_t rs,
+                         const int32_t *slot_of, int ith, int nth)
+{
+    herd_type vt = herd_vec_dot_type(w->type);
+    const char *xb = host(x);
+    const int64_t M = x->ne[1], nb = x->ne[2] * x->ne[3];
+    int64_t a, b;
+    split(M * nb, ith, nth, &a, &b);
+    for (int64_t c = a; c < b; c++) {
+        int64_t m = c % M, bt = c / M, i2 = bt % x->ne[2], i3 = bt / x->ne[2];
+        const float *src = (const float *)(xb + m * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        int64_t s = slot_of ? slot_of[m] : m;
+        herd_quantize_row(vt, src, dst + (size_t)(bt * M + s) * rs, x->ne[0]);
+    }
+}
+
+/* rows [r0, r1) of W (rows at w, stride ws) times columns [0, nc) of X (at xp, stride xs),
+ * results to s[c * ss + r - r0]. */
+static void mm_block(herd_type wt, int64_t K, int64_t r0, int64_t r1, int64_t nc, const char *w,
+                     size_t ws, const char *xp, size_t xs, float *s, size_t ss)
+{
+    if (nc == 1) {
+        herd_vec_dot_rows_fn rows = herd_get_vec_dot_rows(wt);
+        if (rows) {
+            for (int64_t r = r0; r < r1; r += HERD_VEC_DOT_MAX_NR) {
+                int nr = (int)(r1 - r < HERD_VEC_DOT_MAX_NR ? r1 - r : HERD_VEC_DOT_MAX_NR);
+                rows(K, nr, s + (r - r0), w + (size_t)r * ws, ws, xp);
+            }
+        } else {
+            herd_vec_dot_fn dot = herd_get_vec_dot(wt);
+            for (int64_t r = r0; r < r1; r++)
+                dot(K, s + (r - r0), w + (size_t)r * ws, xp);
+        }
+        return;
+    }
+    herd_vec_dot_tile_fn tile = herd_get_vec_dot_tile(wt);
+    for (int64_t c0 = 0; c0 < nc; c0 += MM_COLS) {
+        int ncb = (int)(nc - c0 < MM_COLS ? nc - c0 : MM_COLS);
+        if (tile) {
+            tile(K, (int)(r1 - r0), ncb, s + (size_t)c0 * ss, ss, w + (size_t)r0 * ws, ws,
+                 xp + (size_t)c0 * xs, xs);
+        } else {
+            herd_vec_dot_fn dot = herd_get_vec_dot(wt);
+            for (int cc = 0; cc < ncb; cc++)
+                for (int64_t r = r0; r < r1; r++)
+                    dot(K, s + (size_t)(c0 + cc) * ss + (r - r0), w + (size_t)r * ws,
+                        xp + (size_t)(c0 + cc) * xs);
+        }
+    }
+}
+
+/* rows per work chunk: decode (1 column) splits finer for balance, prefill uses a fixed size so
+ * that the kernel calls do not depend on the thread count */
+static int64_t mm_chunk(int64_t N, int64_t ncols, int nth)
+{
+    if (ncols > 1)
+        return MM_ROWS;
+    int64_t ch = N / ((int64_t)nth * 8);
+    ch = (ch + HERD_VEC_DOT_MAX_NR - 1) / HERD_VEC_DOT_MAX_NR * HERD_VEC_DOT_MAX_NR;
+    return ch < 16 ? 16 : ch;
+}
+
+static void op_mul_mat(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
+{
+    const herd_tensor *w = n->src[0], *x = n->src[1], *out = n->out;
+    const int64_t K = w->ne[0], N = w->ne[1], M = x->ne[1];
+    const size_t rs = mm_act_row_size(w, x);
+    if (rs) {
+        convert_cols(w, x, c->scratch, rs, NULL, ith, nth);
+        herd_threadpool_barrier(c->tp);
+    }
+    const char *wb = host(w), *xb = host(x);
+    char *ob = host(out);
+    const int64_t nbat = x->ne[2] * x->ne[3];
+    const int64_t ch = mm_chunk(N, M, nth), nch = (N + ch - 1) / ch;
+    atomic_int *ctr = &c->counter[ni & 1];
+    for (int64_t it = atomic_fetch_add(ctr, 1); it < nch * nbat; it = atomic_fetch_add(ctr, 1)) {
+        int64_t bt = it / nch, r0 = it % nch * ch, r1 = r0 + ch < N ? r0 + ch : N;
+        int64_t i2 = bt % x->ne[2], i3 = bt / x->ne[2];
+        const char *wp = wb + (i2 / (x->ne[2] / w->ne[2])) * w->nb[2] +
+                         (i3 / (x->ne[3] / w->ne[3])) * w->nb[3];
+        const char *xp;
+        size_t xs;
+        if (rs) {
+            xp = c->scratch + (size_t)(bt * M) * rs;
+            xs = rs;
+        } else {
+            xp = xb + i2 * x->nb[2] + i3 * x->nb[3];
+            xs = x->nb[1];
+        }
+        float *s = (float *)(ob + i2 * out->nb[2] + i3 * out->nb[3]) + r0;
+        mm_block(w->type, K, r0, r1, M, wp, w->nb[1], xp, xs, s, out->nb[1] / sizeof(float));
+    }
+}
+
+/* MUL_MAT_ID bookkeeping in the scratch after the converted activations */
+typedef struct mmid_info {
+    int32_t *slot_of; /* [M] column m -> sorted slot */
+    int32_t *col_of;  /* [M] sorted slot -> column m */
+    int32_t *off;     /* [E + 1] first slot of each expert */
+    int32_t *item0;   /* [E + 1] first work item of each expert */
+} mmid_info;
+
+static mmid_info mmid_layout(cpu_ctx *c, const herd_node *n)
+{
+    const int64_t M = n->src[1]->ne[1], E = n->src[0]->ne[2];
+    size_t rs = mm_act_row_size(n->src[0], n->src[1]);
+    int32_t *p = (int32_t *)(c->scratch + align_up((size_t)M * rs, ALIGN));
+    mmid_info mi = { p, p + M, p + 2 * M, p + 2 * M + E + 1 };
+    return mi;
+}
+
+static size_t mmid_scratch(const herd_node *n)
+{
+    const int64_t M = n->src[1]->ne[1], E = n->src[0]->ne[2];
+    return align_up((size_t)M * mm_act_row_size(n->src[0], n->src[1]), ALIGN) +
+           (size_t)(2 * M + 2 * (E + 1)) * sizeof(int32_t);
+}
+
+static void op_mul_mat_id(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
+{
+    const herd_tensor *w = n->src[0], *x = n->src[1], *out = n->out;
+    const int64_t K = w->ne[0], N = w->ne[1], E = w->ne[2], M = x->ne[1];
+    const int32_t *ids = host(n->src[2]);
+    const size_t rs = mm_act_row_size(w, x);
+    mmid_info mi = mmid_layout(c, n);
+    const int64_t ch = mm_chunk(N, M > 1 ? 2 : 1, nth), nch = (N + ch - 1) / ch;
+    char *ob = host(out);
+    const size_t os = out->nb[1] / sizeof(float);
+    if (ith == 0) {
+        /* counting sort of the columns by expert; invalid ids get no slot (output zeroed) */
+        for (int64_t e = 0; e <= E; e++)
+            mi.off[e] = 0;
+        for (int64_t m = 0; m < M; m++)
+            if (ids[m] >= 0 && ids[m] < E)
+                mi.off[ids[m] + 1]++;
+        for (int64_t e = 0; e < E; e++)
+            mi.off[e + 1] += mi.off[e];
+        for (int64_t e = 0; e < E; e++) /* item0 as placement cursors first */
+            mi.item0[e] = mi.off[e];
+        for (int64_t m = 0; m < M; m++) {
+            if (ids[m] < 0 || ids[m] >= E) {
+                mi.slot_of[m] = -1;
+                memset(ob + m * out->nb[1], 0, (size_t)N * sizeof(float));
+                atomic_store(&c->bad_index, 1);
+                continue;
+            }
+            int32_t s = mi.item0[ids[m]]++;
+            mi.slot_of[m] = s;
+            mi.col_of[s] = (int32_t)m;
+        }
+        mi.item0[0] = 0;
+        for (int64_t e = 0; e < E; e++)
+            mi.item0[e + 1] = mi.item0[e] + (mi.off[e + 1] > mi.off[e] ? (int32_t)nch : 0);
+    }
+    herd_threadpool_barrier(c->tp);
+    if (rs) {
+        const herd_type vt = herd_vec_dot_type(w->type);
+        const char *xb = host(x);
+        int64_t a, b;
+        split(M, ith, nth, &a, &b);
+        for (int64_t m = a; m < b; m++)
+            if (mi.slot_of[m] >= 0)
+                herd_quantize_row(vt, (const float *)(xb + m * x->nb[1]),
+                                  c->scratch + (size_t)mi.slot_of[m] * rs, K);
+        herd_threadpool_barrier(c->tp);
+    }
+    float *tmp = c->wbuf + (size_t)ith * c->wbuf_floats;
+    const int64_t n_items = mi.item0[E];
+    atomic_int *ctr = &c->counter[ni & 1];
+    const char *wb = host(w), *xb = host(x);
+    int64_t e = 0;
+    for (int64_t it = atomic_fetch_add(ctr, 1); it < n_items; it = atomic_fetch_add(ctr, 1)) {
+        while (mi.item0[e + 1] <= it)
+            e++;
+        int64_t r0 = (it - mi.item0[e]) * ch, r1 = r0 + ch < N ? r0 + ch : N;
+        const int64_t s0 = mi.off[e], ncol = mi.off[e + 1] - s0;
+        const char *wp = wb + e * w->nb[2];
+        if (ncol == 1) {
+            const int64_t m = mi.col_of[s0];
+            const char *xp = rs ? c->scratch + (size_t)s0 * rs : xb + m * x->nb[1];
+            mm_block(w->type, K, r0, r1, 1, wp, w->nb[1], xp, rs, (float *)ob + m * os + r0, os);
+            continue;
+        }
+        for (int64_t c0 = 0; c0 < ncol; c0 += MM_COLS) {
+            int64_t nc = ncol - c0 < MM_COLS ? ncol - c0 : MM_COLS;
+            if (rs) {
+                mm_block(w->type, K, r0, r1, nc, wp, w->nb[1], c->scratch + (size_t)(s0 + c0) * rs,
+                         rs, tmp, MM_ROWS);
+            } else {
+                /* F32 weights: columns are not contiguous in x; one column at a time */
+                for (int64_t cc = 0; cc < nc; cc++)
+                    mm_block(w->type, K, r0, r1, 1, wp, w->nb[1],
+                             xb + mi.col_of[s0 + c0 + cc] * x->nb[1], 0, tmp + cc * MM_ROWS,
+                             MM_ROWS);
+            }
+            for (int64_t cc = 0; cc < nc; cc++) {
+                float *o = (float *)ob + mi.col_of[s0 + c0 + cc] * os;
+                memcpy(o + r0, tmp + cc * MM_ROWS, (size_t)(r1 - r0) * sizeof(float));
+            }
+        }
+    }
+}
+
+static void op_norm(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    (void)c;
+    const herd_tensor *x = n->src[0], *out = n->out;
+    const bool layer = n->op == HERD_OP_LAYER_NORM;
+    const float *w = n->src[1] ? host(n->src[1]) : NULL;
+    const float *b = layer && n->src[2] ? host(n->src[2]) : NULL;
+    const char *xb = host(x);
+    char *ob = host(out);
+    const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
+    int64_t a, e;
+    split(rows, ith, nth, &a, &e);
+    for (int64_t r = a; r < e; r++) {
+        int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
+        const float *xr = (const float *)(xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
+        float mean = layer ? vec_sum(xr, D) / (float)D : 0.0f;
+        float var = vec_sumsq(xr, D, mean) / (float)D;
+        float inv = 1.0f / sqrtf(var + n->fp[0]);
+        vec_norm_apply(y, xr, mean, inv, w, b, D);
+    }
+}
+
+static void op_rope(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    const herd_tensor *x = n->src[0], *out = n->out;
+    const bool two = n->op == HERD_OP_ROPE_2D;
+    const int32_t *pos = host(n->src[1]);
+    const float *ff = !two && n->src[2] ? host(n->src[2]) : NULL;
+    const int64_t hd = x->ne[0], H = x->ne[1], T = x->ne[2];
+    const int64_t npair = hd / 2, nrot = two ? npair : n->ip[0] / 2;
+    const float theta = n->fp[0];
+    float *freq = c->wbuf + (size_t)ith * c->wbuf_floats;
+    float *cs = freq + npair, *sn = cs + npair;
+    if (two) {
+        const int64_t q = hd / 4;
+        for (int64_t i = 0; i < npair; i++) {
+            int64_t j = i < q ? i : i - q;
+            freq[i] = powf(theta, -2.0f * (float)j / (float)npair);
+        }
+    } else {
+        for (int64_t i = 0; i < nrot; i++)
+            freq[i] = powf(theta, -2.0f * (float)i / (float)n->ip[0]);
+    }
+    const char *xb = host(x);
+    char *ob = host(out);
+    int64_t a, e, tcur = -1;
+    split(H * T, ith, nth, &a, &e);
+    for (int64_t r = a; r < e; r++) {
+        int64_t t = r / H, h = r % H;
+        if (t != tcur) {
+            tcur = t;
+            for (int64_t i = 0; i < nrot; i++) {
+                float angle;
+                if (two) {
+                    angle = (float)pos[2 * t + (i < hd / 4 ? 0 : 1)] * freq[i];
+                } else {
+                    angle = (float)pos[t] * freq[i];
+                    if (ff)
+                        angle /= ff[i];
+                }
+                cs[i] = cosf(angle);
+                sn[i] = sinf(angle);
+            }
+        }
+        const float *xr = (const float *)(xb + h * x->nb[1] + t * x->nb[2]);
+        float *y = (float *)(ob + h * out->nb[1] + t * out->nb[2]);
+        for (int64_t i = 0; i < nrot; i++) {
+            float x0 = xr[2 * i], x1 = xr[2 * i + 1];
+            y[2 * i] = x0 * cs[i] - x1 * sn[i];
+            y[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+        }
+        for (int64_t i = 2 * nrot; i < hd; i++)
+            y[i] = xr[i];
+    }
+}
+
+static size_t attn_wbuf_floats(const herd_node *n)
+{
+    const int64_t hd = n->src[0]->ne[0], G = n->src[0]->ne[1] / n->src[1]->ne[1];
+    /* q[G][hd], acc[G][hd], m/l[G], scores[G][KB], kbuf[KB][hd], vbuf[KB][hd] */
+    return (size_t)(2 * G * hd + 2 * G + G * ATT_KB + 2 * ATT_KB * hd);
+}
+
+static void load_rows(const herd_tensor *t, const char *base, int64_t g, int64_t s0, int64_t cnt,
+                      int64_t R, float *dst, int64_t hd)
+{
+    for (int64_t j = 0; j < cnt; j++) {
+        const char *src = base + g * t->nb[1] + ((s0 + j) % R) * t->nb[2];
+        if (t->type == HERD_TYPE_F16)
+            herd_f16_to_f32_row((const uint16_t *)src, dst + j * hd, hd);
+        else
+            memcpy(dst + j * hd, src, (size_t)hd * sizeof(float));
+    }
+}
+
+static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
+{
+    (void)nth;
+    const herd_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *out = n->out;
+    const int64_t hd = q->ne[0], Hq = q->ne[1], T = q->ne[2], Hkv = k->ne[1];
+    const int64_t G = Hq / Hkv;
+    const int mask = n->ip[0], C = n->ip[1], nkv = n->ip[2], R = n->ip[3] > 0 ? n->ip[3] : (int)k->ne[2];
+    const int32_t *qpos = n->src[3] ? host(n->src[3]) : NULL;
+    const char *qb = host(q), *kb = host(k), *vb = host(v);
+    char *ob = host(out);
+    float *qs = c->wbuf + (size_t)ith * c->wbuf_floats;
+    float *acc = qs + G * hd, *mx = acc + G * hd, *l = mx + G, *sc = l + G;
+    float *kbuf = sc + G * ATT_KB, *vbuf = kbuf + ATT_KB * hd;
+    atomic_int *ctr = &c->counter[ni & 1];
+    for (int64_t it = atomic_fetch_add(ctr, 1); it < T * Hkv; it = atomic_fetch_add(ctr, 1)) {
+        const int64_t t = it / Hkv, gk = it % Hkv;
+        int64_t p = qpos ? qpos[t] : 0, lo = 0, hi;
+        if (mask == 0) {
+            hi = nkv - 1;
+        } else {
+            hi = p;
+            if (mask == 2 && C > 0)
+                lo = p / C * C;
+            if (p - R + 1 > lo)
+                lo = p - R + 1;
+        }
+        float scale = n->fp[0];
+        if (n->ip[4] > 0)
+            scale *= 1.0f + n->fp[1] * logf(floorf((float)(p + 1) / (float)n->ip[4]) + 1.0f);
+        for (int64_t g = 0; g < G; g++) {
+            const float *qr = (const float *)(qb + (gk * G + g) * q->nb[1] + t * q->nb[2]);
+            for (int64_t i = 0; i < hd; i++) {
+                qs[g * hd + i] = qr[i] * scale;
+                acc[g * hd + i] = 0;
+            }
+            mx[g] = -INFINITY;
+            l[g] = 0;
+        }
+        for (int64_t s0 = lo; s0 <= hi; s0 += ATT_KB) {
+            const int64_t cnt = hi - s0 + 1 < ATT_KB ? hi - s0 + 1 : ATT_KB;
+            load_rows(k, kb, gk, s0, cnt, R, kbuf, hd);
+            load_rows(v, vb, gk, s0, cnt, R, vbuf, hd);
+            for (int64_t g = 0; g < G; g++) {
+                float *sg = sc + g * ATT_KB, bm = mx[g];
+                for (int64_t j = 0; j < cnt; j++) {
+                    sg[j] = vec_dot_f32(qs + g * hd, kbuf + j * hd, hd);
+                    bm = sg[j] > bm ? sg[j] : bm;
+                }
+                const float corr = expf(mx[g] - bm); /* 0 on the first block (mx = -inf) */
+                float *ag = acc + g * hd;
+                float lsum = l[g] * corr;
+                for (int64_t j = 0; j < cnt; j++) {
+                    float pj = expf(sg[j] - bm);
+                    lsum += pj;
+                    vec_scale_add(ag, vbuf + j * hd, pj, j == 0 ? corr : 1.0f, hd);
+                }
+                mx[g] = bm;
+                l[g] = lsum;
+            }
+        }
+        for (int64_t g = 0; g < G; g++) {
+            float *y = (float *)(ob + (gk * G + g) * out->nb[1] + t * out->nb[2]);
+            const float inv = l[g] > 0 ? 1.0f / l[g] : 0.0f;
+            for (int64_t i = 0; i < hd; i++)
+                y[i] = acc[g * hd + i] * inv;
+        }
+    }
+}
+
+static void op_kv_store(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    const herd_tensor *src = n->src[0], *cache = n->src[1];
+    const int32_t *pos = host(n->src[2]);
+    const int64_t hd = src->ne[0], H = src->ne[1], T = src->ne[2];
+    const int R = n->ip[0] > 0 ? n->ip[0] : (int)cache->ne[2];
+    const char *sb = host(src);
+    char *cb = host(n->out);
+    int64_t a, b;
+    split(H * T, ith, nth, &a, &b);
+    for (int64_t r = a; r < b; r++) {
+        int64_t t = r / H, h = r % H;
+        if (pos[t] < 0) {
+            atomic_store(&c->bad_index, 1);
+            continue;
+        }
+        const float *x = (const float *)(sb + h * src->nb[1] + t * src->nb[2]);
+        char *d = cb + h * cache->nb[1] + (pos[t] % R) * cache->nb[2];
+        if (cache->type == HERD_TYPE_F16)
+            herd_f32_to_f16_row(x, (uint16_t *)d, hd);
+        else
+            memcpy(d, x, (size_t)hd * sizeof(float));
+    }
+}
+
+static void op_softmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    (void)c;
+    const herd_tensor *x = n->src[0], *out = n->out;
+    const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
+    const float sc = n->fp[0];
+    const char *xb = host(x);
+    char *ob = host(out);
+    int64_t a, b;
+    split(rows, ith, nth, &a, &b);
+    for (int64_t r = a; r < b; r++) {
+        const float *xr = (const float *)(xb + r * x->nb[1]);
+        float *y = (float *)(ob + r * out->nb[1]);
+        float m = -INFINITY;
+        for (int64_t i = 0; i < D; i++)
+            m = xr[i] * sc > m ? xr[i] * sc : m;
+        float s = 0;
+        for (int64_t i = 0; i < D; i++) {
+            y[i] = expf(xr[i] * sc - m);
+            s += y[i];
+        }
+        vec_binop_scalar(y, y, 1.0f / s, D, true);
+    }
+}
+
+SIMD_CLONES static void unary_row(herd_op op, float *y, const float *x, int64_t n, float s)
+{
+    switch (op) {
+    case HERD_OP_SCALE:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * s;
+        break;
+    case HERD_OP_SILU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
+    case HERD_OP_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    case HERD_OP_GELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        break;
+    default: break;
+    }
+}
+
+/* contiguous rows of a (with strides), out contiguous */
+static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    (void)c;
+    const herd_tensor *a = n->src[0], *b = n->src[1], *out = n->out;
+    const int64_t D = a->ne[0], rows = a->ne[1] * a->ne[2] * a->ne[3];
+    const char *ab = host(a), *bb = b ? host(b) : NULL;
+    char *ob = host(out);
+    int64_t r0, r1;
+    split(rows, ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1 = r % a->ne[1], i2 = r / a->ne[1] % a->ne[2], i3 = r / a->ne[1] / a->ne[2];
+        const float *x = (const float *)(ab + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
+        float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
+        switch (n->op) {
+        case HERD_OP_ADD:
+        case HERD_OP_MUL: {
+            const float *br = (const float *)(bb + (i1 % b->ne[1]) * b->nb[1] +
+                                              (i2 % b->ne[2]) * b->nb[2] +
+                                              (i3 % b->ne[3]) * b->nb[3]);
+            if (b->ne[0] == 1)
+                vec_binop_scalar(y, x, br[0], D, n->op == HERD_OP_MUL);
+            else
+                vec_binop(y, x, br, D, n->op == HERD_OP_MUL);
+            break;
+        }
+        case HERD_OP_SWIGLU: {
+            const float *br = (const float *)(bb + i1 * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3]);
+            for (int64_t i = 0; i < D; i++)
+                y[i] = x[i] / (1.0f + expf(-x[i])) * br[i];
+            break;
+        }
+        default: unary_row(n->op, y, x, D, n->fp[0]); break;
+        }
+    }
+}
+
+static void op_argmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    (void)c;
+    const herd_tensor *x = n->src[0];
+    const char *xb = host(x);
+    int32_t *o = host(n->out);
+    int64_t a, b;
+    split(x->ne[1], ith, nth, &a, &b);
+    for (int64_t t = a; t < b; t++) {
+        const float *r = (const float *)(xb + t * x->nb[1]);
+        int64_t best = 0;
+        for (int64_t e = 1; e < x->ne[0]; e++)
+            if (r[e] > r[best])
+                best = e;
+        o[t] = (int32_t)best;
+    }
+}
+
+static void op_select_sigmoid(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    const herd_tensor *x = n->src[0];
+    const char *xb = host(x);
+    const int32_t *ids = host(n->src[1]);
+    float *o = host(n->out);
+    int64_t a, b;
+    split(x->ne[1], ith, nth, &a, &b);
+    for (int64_t t = a; t < b; t++) {
+        int32_t e = ids[t];
+        if (e < 0 || e >= x->ne[0]) {
+            o[t] = 0;
+            atomic_store(&c->bad_index, 1);
+            continue;
+        }
+        o[t] = 1.0f / (1.0f + expf(-((const float *)(xb + t * x->nb[1]))[e]));
+    }
+}
+
+static inline float load_f(herd_type t, const char *p)
+{
+    switch (t) {
+    case HERD_TYPE_F16: return herd_f16_to_f32(*(const uint16_t *)p);
+    case HERD_TYPE_BF16: return herd_bf16_to_f32(*(const uint16_t *)p);
+    default: return *(const float *)p;
+    }
+}
+
+static inline void store_f(herd_type t, char *p, float v)
+{
+    switch (t) {
+    case HERD_TYPE_F16: *(uint16_t *)p = herd_f32_to_f16(v); break;
+    case HERD_TYPE_BF16: *(uint16_t *)p = herd_f32_to_bf16(v); break;
+    default: *(float *)p = v; break;
+    }
+}
+
+static void op_cpy(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    (void)c;
+    const herd_tensor *x = n->src[0], *out = n->out;
+    const char *xb = host(x);
+    char *ob = host(out);
+    const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
+    const size_t xe = herd_type_get(x->type)->bytes, oe = herd_type_get(out->type)->bytes;
+    int64_t a, b;
+    split(rows, ith, nth, &a, &b);
+    for (int64_t r = a; r < b; r++) {
+        int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
+        const char *xr = xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3];
+        char *y = ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3];
+        if (x->type == out->type && x->nb[0] == xe) {
+            memcpy(y, xr, (size_t)D * xe);
+        } else if (x->nb[0] == xe && x->type == HERD_TYPE_F32 && out->type == HERD_TYPE_F16) {
+            herd_f32_to_f16_row((const float *)xr, (uint16_t *)y, D);
+        } else if (x->nb[0] == xe && x->type == HERD_TYPE_F16 && out->type == HERD_TYPE_F32) {
+            herd_f16_to_f32_row((const uint16_t *)xr, (float *)y, D);
+        } else if (x->type == out->type && xe == 4) {
+            for (int64_t i = 0; i < D; i++)
+                ((uint32_t *)y)[i] = *(const uint32_t *)(xr + i * x->nb[0]);
+        } else {
+            for (int64_t i = 0; i < D; i++)
+                store_f(out->type, y + i * oe, load_f(x->type, xr + i * x->nb[0]));
+        }
+    }
+}
+
+static void op_concat(cpu_ctx *c, const herd_node *n, int ith, int nth)
+{
+    (void)c;
+    const herd_tensor *A = n->src[0], *B = n->src[1], *out = n->out;
+    const int dim = n->ip[0];
+    const char *ab = host(A), *bb = host(B);
+    char *ob = host(out);
+    const int64_t rows = out->ne[1] * out->ne[2] * out->ne[3];
+    int64_t r0, r1;
+    split(rows, ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i[4] = { 0, r % out->ne[1], r / out->ne[1] % out->ne[2],
+                         r / out->ne[1] / out->ne[2] };
+        float *y = (float *)(ob + i[1] * out->nb[1] + i[2] * out->nb[2] + i[3] * out->nb[3]);
+        if (dim == 0) {
+            const char *ar = ab + i[1] * A->nb[1] + i[2] * A->nb[2] + i[3] * A->nb[3];
+            const char *br = bb + i[1] * B->nb[1] + i[2] * B->nb[2] + i[3] * B->nb[3];
+            for (int64_t k = 0; k < A->ne[0]; k++)
+                y[k] = *(const float *)(ar + k * A->nb[0]);
+            for (int64_t k = 0; k < B->ne[0]; k++)
+                y[A->ne[0] + k] = *(const float *)(br + k * B->nb[0]);
+        } else {
+            const herd_tensor *s = A;
+            const char *sb = ab;
+            if (i[dim] >= A->ne[dim]) {
+                i[dim] -= A->ne[dim];
+                s = B;
+                sb = bb;
+            }
+            const char *sr = sb + i[1] * s->nb[1] + i[2] * s->nb[2] + i[3] * s->nb[3];
+            for (int64_t k = 0; k < s->ne[0]; k++)
+                y[k] = *(const float *)(sr + k * s->nb[0]);
+        }
+    }
+}
+
+static void run_node(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
+{
+    switch (n->op) {
+    case HERD_OP_GET_ROWS: op_get_rows(c, n, ith, nth); break;
+    case HERD_OP_SET_ROWS: op_set_rows(c, n, ith, nth); break;
+    case HERD_OP_MUL_MAT: op_mul_mat(c, n, ith, nth, ni); break;
+    case HERD_OP_MUL_MAT_ID: op_mul_mat_id(c, n, ith, nth, ni); break;
+    case HERD_OP_RMS_NORM:
+    case HERD_OP_LAYER_NORM: op_norm(c, n, ith, nth); break;
+    case HERD_OP_ROPE:
+    case HERD_OP_ROPE_2D: op_rope(c, n, ith, nth); break;
+    case HERD_OP_ATTENTION: op_attention(c, n, ith, nth, ni); break;
+    case HERD_OP_KV_STORE: op_kv_store(c, n, ith, nth); break;
+    case HERD_OP_SOFTMAX: op_softmax(c, n, ith, nth); break;
+    case HERD_OP_ADD:
+    case HERD_OP_MUL:
+    case HERD_OP_SCALE:
+    case HERD_OP_SILU:
+    case HERD_OP_GELU:
+    case HERD_OP_SIGMOID:
+    case HERD_OP_SWIGLU: op_eltwise(c, n, ith, nth); break;
+    case HERD_OP_ARGMAX: op_argmax(c, n, ith, nth); break;
+    case HERD_OP_SELECT_SIGMOID: op_select_sigmoid(c, n, ith, nth); break;
+    case HERD_OP_CPY: op_cpy(c, n, ith, nth); break;
+    case HERD_OP_CONCAT: op_concat(c, n, ith, nth); break;
+    default: break;
+    }
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void graph_task(void *arg, int ith, int nth)
+{
+    cpu_ctx *c = arg;
+    herd_graph *g = c->g;
+    uint64_t t0 = ith == 0 && c->profile ? now_ns() : 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const herd_node *n = &g->nodes[i];
+        if (ith == 0)
+            atomic_store_explicit(&c->counter[(i + 1) & 1], 0, memory_order_relaxed);
+        /* static first item per thread, then dynamic */
+        run_node(c, n, ith, nth, i);
+        herd_threadpool_barrier(c->tp);
+        if (ith == 0 && c->profile) {
+            uint64_t t1 = now_ns();
+            c->prof.ns[n->op] += t1 - t0;
+            c->prof.count[n->op]++;
+            t0 = t1;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* validation (main thread, before running): clear errors instead of wrong results */
+
+static bool is_f32_rows(const herd_tensor *t)
+{
+    return t && t->type == HERD_TYPE_F32 && t->nb[0] == sizeof(float);
+}
+
+static bool is_i32_vec(const herd_tensor *t, int64_t n)
+{
+    return t && t->type == HERD_TYPE_I32 && herd_tensor_is_contiguous(t) &&
+           herd_tensor_nelements(t) >= n;
+}
+
+static bool same_shape(const herd_tensor *a, const herd_tensor *b)
+{
+    return a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1] && a->ne[2] == b->ne[2] &&
+           a->ne[3] == b->ne[3];
+}
+
+static bool mm_weight_ok(const herd_tensor *w, int64_t K)
+{
+    const herd_type_info *ti = herd_type_get(w->type);
+    herd_type vt = herd_vec_dot_type(w->type);
+    const herd_type_info *vi = herd_type_get(vt);
+    return ti && vi && ti->compute && herd_get_vec_dot(w->type) && w->nb[0] == ti->bytes &&
+           K % ti->blck == 0 && K % vi->blck == 0;
+}
+
+static herd_status validate_node(const herd_node *n, int i, herd_error *err)
+{
+    const herd_tensor *a = n->src[0], *b = n->src[1], *out = n->out;
+    const char *op = herd_op_name(n->op);
+#define BAD(...) return herd_error_set(err, HERD_ERR_INVALID, "node %d (%s): " __VA_ARGS__)
+    if (!out || !a)
+        BAD("missing tensors", i, op);
+    if (!host(out))
+        BAD("output %s has no memory", i, op, out->name);
+    for (int j = 0; j < HERD_MAX_SRC; j++)
+        if (n->src[j] && !host(n->src[j]))
+            BAD("input %d (%s) has no host data", i, op, j, n->src[j]->name);
+    switch (n->op) {
+    case HERD_OP_GET_ROWS:
+        if (a->type != HERD_TYPE_F32 && !herd_quant_supported(a->type))
+            return herd_error_set(err, HERD_ERR_UNSUPPORTED, "node %d (%s): table type %s", i, op,
+                                  herd_type_name(a->type));
+        if (!is_i32_vec(b, b ? b->ne[0] : 0) || !is_f32_rows(out) || out->ne[1] != b->ne[0] ||
+            out->ne[0] != a->ne[0])
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_SET_ROWS:
+        if (!is_f32_rows(a) || !is_f32_rows(b) || a->ne[0] != b->ne[0] ||
+            !is_i32_vec(n->src[2], b->ne[1]))
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_MUL_MAT:
+        if (!b || !is_f32_rows(b) || b->ne[0] != a->ne[0] || !mm_weight_ok(a, a->ne[0]) ||
+            b->ne[2] % a->ne[2] || b->ne[3] % a->ne[3] || out->ne[0] != a->ne[1] ||
+            out->ne[1] != b->ne[1] || !herd_tensor_is_contiguous(out))
+            BAD("unsupported weight type %s or shapes (K %lld vs %lld)", i, op,
+                herd_type_name(a->type), (long long)a->ne[0], (long long)(b ? b->ne[0] : -1));
+        break;
+    case HERD_OP_MUL_MAT_ID:
+        if (!b || !is_f32_rows(b) || b->ne[0] != a->ne[0] || !mm_weight_ok(a, a->ne[0]) ||
+            b->ne[2] * b->ne[3] != 1 || !is_i32_vec(n->src[2], b->ne[1]) ||
+            !herd_tensor_is_contiguous(out) || out->ne[0] != a->ne[1] || out->ne[1] != b->ne[1])
+            BAD("unsupported weight type %s or shapes", i, op, herd_type_name(a->type));
+        break;
+    case HERD_OP_RMS_NORM:
+    case HERD_OP_LAYER_NORM:
+        if (!is_f32_rows(a) || (b && (!is_f32_rows(b) || b->ne[0] != a->ne[0])) ||
+            (n->op == HERD_OP_LAYER_NORM && n->src[2] &&
+             (!is_f32_rows(n->src[2]) || n->src[2]->ne[0] != a->ne[0])))
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_ROPE:
+    case HERD_OP_ROPE_2D:
+        if (!is_f32_rows(a) || a->ne[3] != 1 ||
+            !is_i32_vec(b, a->ne[2] * (n->op == HERD_OP_ROPE_2D ? 2 : 1)))
+            BAD("bad shapes", i, op);
+        if (n->op == HERD_OP_ROPE &&
+            (n->ip[0] < 0 || n->ip[0] > a->ne[0] || n->ip[0] % 2 ||
+             (n->src[2] && (!is_f32_rows(n->src[2]) || n->src[2]->ne[0] < n->ip[0] / 2))))
+            BAD("bad n_dims %d or freq factors", i, op, n->ip[0]);
+        break;
+    case HERD_OP_ATTENTION: {
+        const herd_tensor *k = b, *v = n->src[2];
+        int R = n->ip[3];
+        if (!is_f32_rows(a) || !k || !v || k->ne[0] != a->ne[0] || v->ne[0] != a->ne[0] ||
+            k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || k->ne[1] <= 0 ||
+            a->ne[1] % k->ne[1] || a->ne[3] != 1)
+            BAD("bad shapes", i, op);
+        if ((k->type != HERD_TYPE_F32 && k->type != HERD_TYPE_F16) ||
+            (v->type != HERD_TYPE_F32 && v->type != HERD_TYPE_F16) ||
+            k->nb[0] != herd_type_get(k->type)->bytes || v->nb[0] != herd_type_get(v->type)->bytes)
+            BAD("K/V must be F32 or F16 rows", i, op);
+        if (R <= 0 || R > k->ne[2] || (n->ip[0] == 0 && (n->ip[2] < 0 || n->ip[2] > R)) ||
+            (n->ip[0] != 0 && !is_i32_vec(n->src[3], a->ne[2])) || n->ip[0] < 0 || n->ip[0] > 2 ||
+            (n->ip[0] == 2 && n->ip[1] <= 0))
+            BAD("bad mask parameters (mask %d, ring %d, n_kv %d)", i, op, n->ip[0], R, n->ip[2]);
+        break;
+    }
+    case HERD_OP_KV_STORE:
+        if (!is_f32_rows(a) || !b || b->ne[0] != a->ne[0] || b->ne[1] != a->ne[1] ||
+            (b->type != HERD_TYPE_F32 && b->type != HERD_TYPE_F16) ||
+            b->nb[0] != herd_type_get(b->type)->bytes || !is_i32_vec(n->src[2], a->ne[2]) ||
+            n->ip[0] <= 0 || n->ip[0] > b->ne[2])
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_SOFTMAX:
+        if (!is_f32_rows(a) || !herd_tensor_is_contiguous(a) || !herd_tensor_is_contiguous(out))
+            BAD("input must be contiguous F32", i, op);
+        break;
+    case HERD_OP_ADD:
+    case HERD_OP_MUL:
+        if (!is_f32_rows(a) || !is_f32_rows(b))
+            BAD("inputs must be F32", i, op);
+        for (int d = 0; d < 4; d++)
+            if (b->ne[d] != 1 && b->ne[d] != a->ne[d])
+                BAD("b does not broadcast to a", i, op);
+        break;
+    case HERD_OP_SWIGLU:
+        if (!is_f32_rows(a) || !is_f32_rows(b) || !same_shape(a, b))
+            BAD("a and b must be F32 of the same shape", i, op);
+        break;
+    case HERD_OP_SCALE:
+    case HERD_OP_SILU:
+    case HERD_OP_GELU:
+    case HERD_OP_SIGMOID:
+        if (!is_f32_rows(a))
+            BAD("input must be F32", i, op);
+        break;
+    case HERD_OP_ARGMAX:
+        if (!is_f32_rows(a) || out->type != HERD_TYPE_I32)
+            BAD("bad types", i, op);
+        break;
+    case HERD_OP_SELECT_SIGMOID:
+        if (!is_f32_rows(a) || !is_i32_vec(b, a->ne[1]))
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_CPY: {
+        herd_type st = a->type, ot = out->type;
+        bool ok_s = st == HERD_TYPE_F32 || st == HERD_TYPE_F16 || st == HERD_TYPE_BF16;
+        bool ok_o = ot == HERD_TYPE_F32 || ot == HERD_TYPE_F16 || ot == HERD_TYPE_BF16;
+        if (!ok_s || !ok_o || !same_shape(a, out))
+            BAD("unsupported types %s -> %s", i, op, herd_type_name(st), herd_type_name(ot));
+        break;
+    }
+    case HERD_OP_CONCAT: {
+        int d = n->ip[0];
+        if (a->type != HERD_TYPE_F32 || b->type != HERD_TYPE_F32 || d < 0 || d > 3)
+            BAD("bad types", i, op);
+        for (int j = 0; j < 4; j++)
+            if (j != d && a->ne[j] != b->ne[j])
+                BAD("shapes differ outside dim %d", i, op, d);
+        break;
+    }
+    default:
+        return herd_error_set(err, HERD_ERR_UNSUPPORTED, "node %d: op %s not supported", i, op);
+    }
+#undef BAD
+    return HERD_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* vtable */
+
+static const char *cpu_name(herd_backend *be)
+{
+    (void)be;
+    return "cpu";
+}
+
+static void cpu_free(herd_backend *be)
+{
+    if (!be)
+        return;
+    cpu_ctx *c = be->ctx;
+    if (c) {
+        herd_threadpool_free(c->tp);
+        free(c->arena);
+        free(c->scratch);
+        free(c->wbuf);
+        free(c);
+    }
+    free(be);
+}
+
+static herd_status cpu_buffer_alloc(herd_backend *be, size_t size, herd_buffer **out,
+                                    herd_error *err)
+{
+    (void)be;
+    herd_buffer *b = calloc(1, sizeof *b);
+    void *mem = b ? aligned_alloc64(size) : NULL;
+    if (!mem) {
+        free(b);
+        return herd_error_set(err, HERD_ERR_NOMEM, "cpu buffer: cannot allocate %zu bytes", size);
+    }
+    memset(mem, 0, size);
+    b->base = mem;
+    b->size = size;
+    *out = b;
+    return HERD_OK;
+}
+
+static void cpu_buffer_free(herd_backend *be, herd_buffer *buf)
+{
+    (void)be;
+    if (buf) {
+        free(buf->base);
+        free(buf);
+    }
+}
+
+static void cpu_tensor_bind(herd_backend *be, herd_tensor *t, herd_buffer *buf, size_t offs)
+{
+    (void)be;
+    t->buf = buf;
+    t->offs = offs;
+    t->data = (char *)buf->base + offs;
+}
+
+static herd_status cpu_tensor_set(herd_backend *be, herd_tensor *t, const void *src, size_t offs,
+                                  size_t n, herd_error *err)
+{
+    (void)be;
+    char *p = host(t);
+    if (!p || offs + n > herd_tensor_nbytes(t))
+        return herd_error_set(err, HERD_ERR_INVALID, "tensor_set %s: out of range or no memory",
+                              t->name);
+    memcpy(p + offs, src, n);
+    return HERD_OK;
+}
+
+static herd_status cpu_tensor_get(herd_backend *be, const herd_tensor *t, void *dst, size_t offs,
+                                  size_t n, herd_error *err)
+{
+    (void)be;
+    const char *p = host(t);
+    if (!p || offs + n > herd_tensor_nbytes(t))
+        return herd_error_set(err, HERD_ERR_INVALID, "tensor_get %s: out of range or no memory",
+                              t->name);
+    memcpy(dst, p + offs, n);
+    return HERD_OK;
+}
+
+static herd_status cpu_weights_upload(herd_backend *be, herd_tensor **w, int n,
+                                      bool (*progress)(float, void *), void *ud, herd_error *err)
+{
+    (void)be;
+    (void)w;
+    (void)n;
+    if (progress && !progress(1.0f, ud))
+        return herd_error_set(err, HERD_ERR_ABORTED, "weight upload cancelled");
+    return HERD_OK;
+}
+
+static bool cpu_supports_type(herd_backend *be, herd_type wtype)
+{
+    (void)be;
+    return wtype == HERD_TYPE_F32 ||
+           (herd_quant_supported(wtype) && herd_get_vec_dot(wtype) != NULL);
+}
+
+static herd_status grow(void **p, size_t *have, size_t need, herd_error *err, const char *what)
+{
+    if (need <= *have)
+        return HERD_OK;
+    need = align_up(need + need / 8, 4096);
+    void *np = aligned_alloc64(need);
+    if (!np)
+        return herd_error_set(err, HERD_ERR_NOMEM, "cpu backend: cannot allocate %zu bytes (%s)",
+                              need, what);
+    free(*p);
+    *p = np;
+    *have = need;
+    return HERD_OK;
+}
+
+static herd_status cpu_graph_compute(herd_backend *be, herd_graph *g, herd_error *err)
+{
+    cpu_ctx *c = be->ctx;
+    if (g->oom)
+        return herd_error_set(err, HERD_ERR_NOMEM, "graph construction ran out of memory");
+    if (!g->last_use && g->n_nodes > 0)
+        return herd_error_set(err, HERD_ERR_INVALID, "graph not planned (call herd_graph_plan)");
+    herd_status st = grow((void **)&c->arena, &c->arena_size, g->arena_size, err, "arena");
+    if (st)
+        return st;
+    for (int i = 0; i < g->n_tensors; i++) {
+        herd_tensor *t = g->tensors[i];
+        if (t->kind == HERD_TENSOR_INTERMEDIATE && !t->view_src && t->node >= 0)
+            t->data = c->arena + t->offs;
+    }
+    size_t scratch = 0, wb = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const herd_node *n = &g->nodes[i];
+        if ((st = validate_node(n, i, err)))
+            return st;
+        size_t need = 0, w = 0;
+        switch (n->op) {
+        case HERD_OP_MUL_MAT:
+            need = (size_t)(n->src[1]->ne[1] * n->src[1]->ne[2] * n->src[1]->ne[3]) *
+                   mm_act_row_size(n->src[0], n->src[1]);
+            break;
+        case HERD_OP_MUL_MAT_ID:
+            need = mmid_scratch(n);
+            w = (size_t)MM_ROWS * MM_COLS;
+            break;
+        case HERD_OP_ATTENTION: w = attn_wbuf_floats(n); break;
+        case HERD_OP_ROPE:
+        case HERD_OP_ROPE_2D: w = (size_t)(n->src[0]->ne[0] / 2) * 3 + 1; break;
+        default: break;
+        }
+        scratch = need > scratch ? need : scratch;
+        wb = w > wb ? w : wb;
+    }
+    if ((st = grow((void **)&c->scratch, &c->scratch_size, scratch, err, "scratch")))
+        return st;
+    wb = align_up(wb, 16);
+    if (wb > c->wbuf_floats) {
+        size_t have = c->wbuf_floats * (size_t)c->nth * sizeof(float);
+        if ((st = grow((void **)&c->wbuf, &have, wb * (size_t)c->nth * sizeof(float), err,
+                       "work buffers")))
+            return st;
+        c->wbuf_floats = have / sizeof(float) / (size_t)c->nth / 16 * 16;
+    }
+    if (g->n_nodes == 0)
+        return HERD_OK;
+    c->g = g;
+    c->profile = be->profile;
+    atomic_store(&c->counter[0], 0);
+    atomic_store(&c->bad_index, 0);
+    herd_threadpool_run(c->tp, graph_task, c);
+    if (be->profile)
+        c->prof.graphs++;
+    c->g = NULL;
+    if (atomic_load(&c->bad_index))
+        return herd_error_set(err, HERD_ERR_INVALID,
+                              "graph read an index (row id, expert id or position) out of range");
+    return HERD_OK;
+}
+
+static size_t cpu_mem_free(herd_backend *be)
+{
+    (void)be;
+    return 0;
+}
+
+static void cpu_profile_get(herd_backend *be, herd_op_profile *out, bool reset)
+{
+    cpu_ctx *c = be->ctx;
+    if (out)
+        *out = c->prof;
+    if (reset)
+        memset(&c->prof, 0, sizeof c->prof);
+}
+
+static const herd_backend_iface cpu_iface = {
+    .name = cpu_name,
+    .free = cpu_free,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .tensor_bind = cpu_tensor_bind,
+    .tensor_set = cpu_tensor_set,
+    .tensor_get = cpu_tensor_get,
+    .weights_upload = cpu_weights_upload,
+    .supports_type = cpu_supports_type,
+    .graph_compute = cpu_graph_compute,
+    .mem_free = cpu_mem_free,
+    .profile_get = cpu_profile_get,
+};
+
+herd_backend *herd_backend_cpu_init(int n_threads, herd_error *err)
+{
+    herd_backend *be = calloc(1, sizeof *be);
+    cpu_ctx *c = calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        herd_error_set(err, HERD_ERR_NOMEM, "cpu backend: out of memory");
+        return NULL;
+    }
+    c->tp = herd_threadpool_new(n_threads);
+    if (!c->tp) {
+        free(be);
+        free(c);
+        herd_error_set(err, HERD_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
+        return NULL;
+    }
+    c->nth = herd_threadpool_size(c->tp);
+    be->iface = &cpu_iface;
+    be->kind = HERD_BACKEND_CPU;
+    be->n_threads = c->nth;
+    be->ctx = c;
+    return be;
+}

@@ -1,0 +1,201 @@
+/* threadpool.c: persistent pthreads + a spin-then-futex barrier (see threadpool.h). */
+#include "threadpool.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/* how long a thread spins before sleeping: at a barrier between nodes, and between runs */
+#define BARRIER_SPIN_NS 100000ull
+#define IDLE_SPIN_NS 300000ull
+
+struct worker {
+    herd_threadpool *tp;
+    int ith;
+    pthread_t thread;
+};
+
+struct herd_threadpool {
+    int n;
+    struct worker *workers;
+    /* dispatch */
+    _Alignas(64) atomic_uint gen;
+    atomic_int n_idle_sleep;
+    herd_task_fn fn;
+    void *ctx;
+    atomic_bool stop;
+    /* barrier */
+    _Alignas(64) atomic_uint bar_count;
+    _Alignas(64) atomic_uint bar_phase;
+    atomic_int n_bar_sleep;
+};
+
+static void futex_wait(atomic_uint *addr, unsigned val)
+{
+#ifdef __linux__
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+#else
+    (void)addr;
+    (void)val;
+    sched_yield();
+#endif
+}
+
+static void futex_wake_all(atomic_uint *addr)
+{
+#ifdef __linux__
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)addr;
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* spin until *addr != val or the time runs out; true if it changed */
+static bool spin_while_equal(atomic_uint *addr, unsigned val, uint64_t spin_ns)
+{
+    uint64_t t0 = 0;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(addr, memory_order_acquire) != val)
+            return true;
+        CPU_RELAX();
+        if ((i & 255) == 0) {
+            uint64_t t = now_ns();
+            if (!t0)
+                t0 = t;
+            else if (t - t0 > spin_ns)
+                return false;
+        }
+    }
+}
+
+void herd_threadpool_barrier(herd_threadpool *tp)
+{
+    if (tp->n <= 1)
+        return;
+    unsigned phase = atomic_load_explicit(&tp->bar_phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&tp->bar_count, 1, memory_order_acq_rel) == (unsigned)tp->n - 1) {
+        atomic_store_explicit(&tp->bar_count, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&tp->bar_phase, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&tp->n_bar_sleep, memory_order_seq_cst) > 0)
+            futex_wake_all(&tp->bar_phase);
+        return;
+    }
+    if (spin_while_equal(&tp->bar_phase, phase, BARRIER_SPIN_NS))
+        return;
+    atomic_fetch_add_explicit(&tp->n_bar_sleep, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&tp->bar_phase, memory_order_seq_cst) == phase)
+        futex_wait(&tp->bar_phase, phase);
+    atomic_fetch_sub_explicit(&tp->n_bar_sleep, 1, memory_order_relaxed);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    herd_threadpool *tp = w->tp;
+    unsigned seen = 0;
+    for (;;) {
+        if (!spin_while_equal(&tp->gen, seen, IDLE_SPIN_NS)) {
+            atomic_fetch_add_explicit(&tp->n_idle_sleep, 1, memory_order_seq_cst);
+            while (atomic_load_explicit(&tp->gen, memory_order_seq_cst) == seen)
+                futex_wait(&tp->gen, seen);
+            atomic_fetch_sub_explicit(&tp->n_idle_sleep, 1, memory_order_relaxed);
+        }
+        seen = atomic_load_explicit(&tp->gen, memory_order_acquire);
+        if (atomic_load_explicit(&tp->stop, memory_order_acquire))
+            break;
+        tp->fn(tp->ctx, w->ith, tp->n);
+        herd_threadpool_barrier(tp);
+    }
+    return NULL;
+}
+
+int herd_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+herd_threadpool *herd_threadpool_new(int n_threads)
+{
+    if (n_threads <= 0)
+        n_threads = herd_cpu_count();
+    if (n_threads > 512)
+        n_threads = 512;
+    herd_threadpool *tp = calloc(1, sizeof *tp);
+    if (!tp)
+        return NULL;
+    tp->n = n_threads;
+    tp->workers = calloc((size_t)n_threads, sizeof *tp->workers);
+    if (!tp->workers) {
+        free(tp);
+        return NULL;
+    }
+    for (int i = 1; i < n_threads; i++) {
+        tp->workers[i].tp = tp;
+        tp->workers[i].ith = i;
+        if (pthread_create(&tp->workers[i].thread, NULL, worker_main, &tp->workers[i]) != 0) {
+            tp->n = i; /* threads 1..i-1 exist: stop them */
+            herd_threadpool_free(tp);
+            return NULL;
+        }
+    }
+    return tp;
+}
+
+void herd_threadpool_free(herd_threadpool *tp)
+{
+    if (!tp)
+        return;
+    atomic_store(&tp->stop, true);
+    atomic_fetch_add(&tp->gen, 1);
+    futex_wake_all(&tp->gen);
+    for (int i = 1; i < tp->n; i++)
+        pthread_join(tp->workers[i].thread, NULL);
+    free(tp->workers);
+    free(tp);
+}
+
+int herd_threadpool_size(const herd_threadpool *tp)
+{
+    return tp->n;
+}
+
+void herd_threadpool_run(herd_threadpool *tp, herd_task_fn fn, void *ctx)
+{
+    if (tp->n <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    tp->fn = fn;
+    tp->ctx = ctx;
+    atomic_fetch_add_explicit(&tp->gen, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&tp->n_idle_sleep, memory_order_seq_cst) > 0)
+        futex_wake_all(&tp->gen);
+    fn(ctx, 0, tp->n);
+    herd_threadpool_barrier(tp);
+}
