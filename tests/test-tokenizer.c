@@ -14,6 +14,7 @@
 #include "json.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,21 +364,13 @@ static void check_bytes_and_long(const herd_tokenizer *real)
     free(s);
 }
 
-/* Naive tiktoken merge loop (rank = id on the real vocabulary): checks the heap path. */
-static void check_long_piece(const herd_tokenizer *real)
+/* Naive tiktoken merge loop over bytes b (rank = id on the real vocabulary): an oracle for both
+ * merge paths (array for pieces up to 64 bytes, heap above). Returns the number of parts. */
+static int naive_bpe(const herd_tokenizer *real, const char *w, int wl, int32_t *parts)
 {
-    unsigned seed = 12345;
-    char word[400];
-    int wl = 0;
-    for (int i = 0; i < 399; i++) {
-        seed = seed * 1103515245u + 12345u;
-        word[wl++] = "etaoinshrdlucmfwypvbgkqjxz"[(seed >> 16) % ((i % 7) ? 12 : 26)];
-    }
-    word[wl] = 0;
-    int32_t parts[400];
     int np = wl;
     for (int i = 0; i < wl; i++)
-        parts[i] = herd_tokenizer_find_n(real, word + i, 1);
+        parts[i] = herd_tokenizer_find_n(real, w + i, 1);
     for (;;) {
         int best = -1;
         int32_t best_id = INT32_MAX;
@@ -385,7 +378,7 @@ static void check_long_piece(const herd_tokenizer *real)
             size_t la, lb;
             const char *a = herd_token_bytes(real, parts[i], &la);
             const char *b = herd_token_bytes(real, parts[i + 1], &lb);
-            char buf[512];
+            char buf[1024];
             memcpy(buf, a, la);
             memcpy(buf + la, b, lb);
             int32_t id = herd_tokenizer_find_n(real, buf, la + lb);
@@ -400,11 +393,82 @@ static void check_long_piece(const herd_tokenizer *real)
         memmove(parts + best + 1, parts + best + 2, (np - best - 2) * sizeof *parts);
         np--;
     }
-    int n;
-    int32_t *ids = encode(real, word, wl, false, &n);
-    CHECK(ids_eq(ids, n, parts, np), "399-byte piece: heap BPE (%d ids) != naive BPE (%d ids)",
-          n, np);
-    free(ids);
+    return np;
+}
+
+/* Random lowercase words (each one regex piece), 2..400 bytes, against the naive loop. */
+static void check_bpe_naive(const herd_tokenizer *real)
+{
+    static const char *alpha[] = { "etaoinshrdlu", "etaoinshrdlucmfwypvbgkqjxz", "ab", "aeiou",
+                                   "th" };
+    unsigned seed = 12345;
+    int bad = 0, words = 0;
+    for (int w = 0; w < 400; w++) {
+        char word[512];
+        int32_t parts[512];
+        seed = seed * 1103515245u + 12345u;
+        int wl = w < 360 ? 2 + (int)((seed >> 16) % 79) : 65 + (int)((seed >> 16) % 336);
+        const char *al = alpha[w % 5];
+        size_t nal = strlen(al);
+        for (int i = 0; i < wl; i++) {
+            seed = seed * 1103515245u + 12345u;
+            word[i] = al[(seed >> 16) % nal];
+        }
+        int np = naive_bpe(real, word, wl, parts);
+        int n;
+        int32_t *ids = encode(real, word, wl, false, &n);
+        words++;
+        if (!ids_eq(ids, n, parts, np)) {
+            if (bad++ < 5) {
+                failf("%d-byte word \"%.*s\": BPE differs from the naive merge loop", wl, wl,
+                      word);
+                print_ids("got     ", ids, n);
+                print_ids("naive   ", parts, np);
+            }
+        }
+        free(ids);
+    }
+    n_check++;
+    if (bad)
+        failf("%d of %d random words differ from the naive merge loop", bad, words);
+}
+
+/* Random mixes of every character class, invalid bytes and special-token text: decode(encode(s))
+ * == s in both modes, and the two-call protocol (count, then fill) is consistent. */
+static void check_random_roundtrip(const herd_tokenizer *t, const char *name)
+{
+    static const char *pool[] = { "a", "Z", "ab", "The", " ", "  ", "\n", "\r\n", "\t", "0", "123",
+                                  "'s", "'LL", "!", "...", "/", " (", "\xc3\xa9", "\xd0\x94",
+                                  "\xe6\x97\xa5", "\xf0\x9f\x99\x82", "\xcc\x81", "\xc2\xa0",
+                                  "\xe3\x80\x80", "\xe2\x80\xa8", "\xc2\x85", "\x80", "\xff",
+                                  "\xe2\x82", "\xf0\x9f", "<|eot|>", "<|header_start|>", "<|",
+                                  "|>", "\x1c", "\xe0\xa4\x95\xe0\xa5\x8d", "" };
+    const int npool = (int)(sizeof pool / sizeof pool[0]);
+    unsigned seed = 99;
+    int bad = 0;
+    for (int r = 0; r < 1500; r++) {
+        char s[2048];
+        size_t len = 0;
+        seed = seed * 1103515245u + 12345u;
+        int parts = (int)((seed >> 16) % 120);
+        for (int i = 0; i < parts; i++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = pool[(seed >> 16) % npool];
+            size_t pl = p[0] ? strlen(p) : 1; /* "" is the entry for a NUL byte */
+            memcpy(s + len, p, pl);
+            len += pl;
+        }
+        for (int sp = 0; sp < 2; sp++) {
+            int n;
+            int32_t *ids = encode(t, s, len, sp, &n);
+            char back[2048];
+            size_t k = herd_detokenize(t, ids, n, true, back, sizeof back);
+            if (k != len || memcmp(back, s, len))
+                bad++;
+            free(ids);
+        }
+    }
+    CHECK(bad == 0, "%s: %d random strings do not round-trip", name, bad);
 }
 
 static bool valid_utf8(const char *s, size_t n)
@@ -697,6 +761,49 @@ static void check_chat(const herd_tokenizer *real, const herd_tokenizer *tiny,
           "vocab's chat_template detected as Llama 4");
 }
 
+/* One shared tokenizer, four threads: same ids as one thread (no hidden mutable state). */
+typedef struct thread_job {
+    const herd_tokenizer *t;
+    const char *text;
+    size_t len;
+    const int32_t *want;
+    int n_want;
+    int bad;
+} thread_job;
+
+static void *thread_main(void *arg)
+{
+    thread_job *j = arg;
+    for (int r = 0; r < 20; r++) {
+        int32_t ids[4096];
+        int n = herd_tokenize(j->t, j->text, j->len, r & 1, ids, 4096);
+        if (!(r & 1) && !ids_eq(ids, n, j->want, j->n_want))
+            j->bad++;
+    }
+    return NULL;
+}
+
+static void check_threads(const herd_tokenizer *real)
+{
+    static const char text[] = "Ünïcödé façade 日本語のテキスト 🙂 <|eot|> x=1;  y=22\n\t"
+                               "DON'T CAN'T I'M  \xff\xfe   trailing   ";
+    int n;
+    int32_t *want = encode(real, text, sizeof text - 1, false, &n);
+    pthread_t th[4];
+    thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (thread_job){ real, text, sizeof text - 1, want, n, 0 };
+        pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+    }
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        bad += jobs[i].bad;
+    }
+    CHECK(bad == 0, "%d concurrent encodings differ", bad);
+    free(want);
+}
+
 static void bench(const herd_tokenizer *real, const json_value *cases_unused)
 {
     (void)cases_unused;
@@ -802,9 +909,13 @@ int main(void)
     spec_vectors(real);
     check_vocab_api(real, tiny);
     check_bytes_and_long(real);
-    check_long_piece(real);
+    check_bpe_naive(real);
+    check_random_roundtrip(real, "real vocab");
+    if (tiny)
+        check_random_roundtrip(tiny, "tiny vocab");
     check_detok(real);
     check_chat(real, tiny, vg);
+    check_threads(real);
     bench(real, NULL);
 
     herd_tokenizer_free(tiny);
