@@ -1,0 +1,121 @@
+#version 450
+/* attention.comp: flash-attention style, one workgroup per (query t, head h). Keys of the allowed
+ * range (mask NONE: 0..n_kv-1; CAUSAL: 0..p; CHUNKED: floor(p/C)*C..p; position s in slot s % ring)
+ * are visited in blocks of WG: each thread scores one key, the block max / sum update a running
+ * (max, sum) pair and the output accumulator is rescaled (online softmax, all in fp32).
+ * q F32[hd, Hq, T] contiguous; K, V [hd, Hkv, S] F32 or F16 (-DKV_F16), strides in bytes;
+ * GQA: head h reads KV head h / (Hq / Hkv). hd <= 256. Mirror: herd_vk_push_attn. */
+#include "common.glsl"
+
+#define WG 64
+#define MAXD 256
+layout(local_size_x = WG) in;
+
+layout(push_constant) uniform Push {
+    addr_t q, k, v, qpos, d;
+    uint hd, Hq, Hkv, T;
+    uint k_nb1, k_nb2, v_nb1, v_nb2;
+    int mask, chunk, n_kv, ring, temp_floor;
+    float scale, temp_scale;
+} p;
+
+shared float qs[MAXD];
+shared float ps[WG];
+shared float red[WG];
+
+float kv_at(addr_t a, uint i)
+{
+#ifdef KV_F16
+    return ld_f16(a + 2 * i);
+#else
+    return ldf(a + 4 * i);
+#endif
+}
+
+float reduce(float v, bool is_max)
+{
+    uint tid = gl_LocalInvocationID.x;
+    red[tid] = v;
+    barrier();
+    for (uint s = WG / 2; s > 0; s >>= 1) {
+        if (tid < s)
+            red[tid] = is_max ? max(red[tid], red[tid + s]) : red[tid] + red[tid + s];
+        barrier();
+    }
+    float r = red[0];
+    barrier();
+    return r;
+}
+
+void main()
+{
+    uint wg = wg_index();
+    uint h = wg % p.Hq, t = wg / p.Hq;
+    if (t >= p.T)
+        return;
+    uint tid = gl_LocalInvocationID.x;
+    uint hk = h / (p.Hq / p.Hkv);
+
+    int lo = 0, hi = p.n_kv - 1;
+    float sc = p.scale;
+    if (p.mask != 0 || p.temp_floor > 0) {
+        int pos = ldi(p.qpos + 4 * t);
+        if (p.mask != 0)
+            hi = pos;
+        if (p.mask == 2)
+            lo = (pos / p.chunk) * p.chunk;
+        if (p.mask != 0)
+            lo = max(lo, pos - p.ring + 1); /* older positions were overwritten in the ring */
+        if (p.temp_floor > 0)
+            sc *= 1.0 + p.temp_scale * log(floor(float(pos + 1) / float(p.temp_floor)) + 1.0);
+    }
+
+    addr_t qa = p.q + 4 * (uint64_t(t) * p.Hq + h) * p.hd;
+    for (uint i = tid; i < p.hd; i += WG)
+        qs[i] = ldf(qa + 4 * i) * sc;
+    barrier();
+
+    const uint ND = MAXD / WG;
+    float o[ND];
+    for (uint j = 0; j < ND; j++)
+        o[j] = 0.0;
+    float m = -1.0 / 0.0, l = 0.0;
+    addr_t kb = p.k + uint64_t(hk) * p.k_nb1, vb = p.v + uint64_t(hk) * p.v_nb1;
+
+    for (int s0 = lo; s0 <= hi; s0 += WG) {
+        int s = s0 + int(tid);
+        float score = -1.0 / 0.0;
+        if (s <= hi) {
+            addr_t kr = kb + uint64_t(uint(s) % uint(p.ring)) * p.k_nb2;
+            score = 0.0;
+            for (uint i = 0; i < p.hd; i++)
+                score += qs[i] * kv_at(kr, i);
+        }
+        float mn = max(m, reduce(score, true));
+        float e = s <= hi ? exp(score - mn) : 0.0;
+        ps[tid] = e;
+        float corr = exp(m - mn);
+        l = l * corr + reduce(e, false); /* reduce's barriers also publish ps */
+        int cnt = min(WG, hi - s0 + 1);
+        for (uint j = 0; j < ND; j++) {
+            uint dd = tid + j * WG;
+            if (dd < p.hd) {
+                float acc = o[j] * corr;
+                for (int c = 0; c < cnt; c++) {
+                    addr_t vr = vb + uint64_t(uint(s0 + c) % uint(p.ring)) * p.v_nb2;
+                    acc += ps[c] * kv_at(vr, dd);
+                }
+                o[j] = acc;
+            }
+        }
+        m = mn;
+        barrier();
+    }
+    addr_t da = p.d + 4 * (uint64_t(t) * p.Hq + h) * p.hd;
+    float inv = l > 0.0 ? 1.0 / l : 0.0;
+    for (uint j = 0; j < ND; j++) {
+        uint dd = tid + j * WG;
+        if (dd < p.hd)
+            FBuf(da + 4 * dd).v[0] = o[j] * inv;
+    }
+}
