@@ -560,15 +560,44 @@ static void md_out(const MD_CHAR *text, MD_SIZE size, void *user)
     g_string_append_len(user, text, (gssize)size);
 }
 
+/* md4c renders Markdown images as <img src="URL" alt="ALT"[ title="T"] />. An image the model
+ * wrote would be fetched from wherever it points when the file is opened, so the export would
+ * neither be self-contained nor private: such images become plain links. */
+static void images_to_links(GString *out, const char *html)
+{
+    const char *p = html, *img;
+    while ((img = strstr(p, "<img src=\""))) {
+        const char *url = img + strlen("<img src=\"");
+        const char *url_end = strchr(url, '"');
+        const char *alt = url_end && g_str_has_prefix(url_end, "\" alt=\"") ? url_end + 7 : NULL;
+        const char *alt_end = alt ? strchr(alt, '"') : NULL;
+        const char *close = alt_end ? strstr(alt_end, " />") : NULL;
+        if (!close) {
+            p = img + 1;
+            continue;
+        }
+        g_string_append_len(out, p, img - p);
+        g_string_append(out, "<a class=\"image-link\" href=\"");
+        g_string_append_len(out, url, url_end - url);
+        g_string_append(out, "\">[image: ");
+        g_string_append_len(out, alt, alt_end - alt);
+        g_string_append(out, "]</a>");
+        p = close + 3;
+    }
+    g_string_append(out, p);
+}
+
 static gboolean render_markdown(GString *out, const char *text, GError **error)
 {
     unsigned parser_flags = MD_DIALECT_GITHUB | MD_FLAG_NOHTML;
-    if (md_html(text, (MD_SIZE)strlen(text), md_out, out, parser_flags,
+    g_autoptr(GString) html = g_string_new(NULL);
+    if (md_html(text, (MD_SIZE)strlen(text), md_out, html, parser_flags,
                 MD_HTML_FLAG_XHTML | MD_HTML_FLAG_SKIP_UTF8_BOM) != 0) {
         g_set_error(error, HERD_EXPORT_ERROR, HERD_EXPORT_ERROR_MARKDOWN,
                     "md4c could not render a message");
         return FALSE;
     }
+    images_to_links(out, html->str);
     return TRUE;
 }
 

@@ -779,12 +779,14 @@ gboolean herd_store_update_message_text(HerdStore *self, gint64 message_id, cons
 gboolean herd_store_set_message_state(HerdStore *self, gint64 message_id, HerdMessageState state,
                                       const char *error_text, GError **error)
 {
-    return herd_store_finish_message(self, message_id, NULL, state, error_text, NULL, error);
+    return herd_store_finish_message(self, message_id, NULL, state, error_text, NULL, NULL,
+                                     error);
 }
 
 gboolean herd_store_finish_message(HerdStore *self, gint64 message_id, const char *text,
                                    HerdMessageState state, const char *error_text,
-                                   const HerdMessageStats *stats, GError **error)
+                                   const char *model, const HerdMessageStats *stats,
+                                   GError **error)
 {
     g_return_val_if_fail(HERD_IS_STORE(self), FALSE);
     g_mutex_lock(&self->lock);
@@ -794,7 +796,8 @@ gboolean herd_store_finish_message(HerdStore *self, gint64 message_id, const cha
                                " n_prompt_tokens = CASE WHEN ?4 THEN ?5 ELSE n_prompt_tokens END,"
                                " n_gen_tokens = CASE WHEN ?4 THEN ?6 ELSE n_gen_tokens END,"
                                " ttft_ms = CASE WHEN ?4 THEN ?7 ELSE ttft_ms END,"
-                               " tokens_per_s = CASE WHEN ?4 THEN ?8 ELSE tokens_per_s END"
+                               " tokens_per_s = CASE WHEN ?4 THEN ?8 ELSE tokens_per_s END,"
+                               " model = coalesce(?10, model)"
                                " WHERE id = ?9",
                                error);
     if (st) {
@@ -807,6 +810,7 @@ gboolean herd_store_finish_message(HerdStore *self, gint64 message_id, const cha
         sqlite3_bind_double(st, 7, stats ? stats->ttft_ms : 0);
         sqlite3_bind_double(st, 8, stats ? stats->tokens_per_s : 0);
         sqlite3_bind_int64(st, 9, message_id);
+        bind_text(st, 10, model);
         ok = update_one(self, st, message_id, "message", error);
     }
     g_mutex_unlock(&self->lock);

@@ -129,10 +129,12 @@ gboolean    herd_store_update_message_text (HerdStore *self, gint64 message_id, 
 gboolean    herd_store_set_message_state   (HerdStore *self, gint64 message_id,
                                             HerdMessageState state, const char *error_text,
                                             GError **error);
-/* End of a generation in one transaction: final text, state, stats (NULL keeps them). */
+/* End of a generation in one statement: final text, state, error text, model and stats
+ * (text, model, stats NULL: keep them). */
 gboolean    herd_store_finish_message      (HerdStore *self, gint64 message_id, const char *text,
                                             HerdMessageState state, const char *error_text,
-                                            const HerdMessageStats *stats, GError **error);
+                                            const char *model, const HerdMessageStats *stats,
+                                            GError **error);
 /* Removes a message, its image rows, and image files nothing else references. */
 gboolean    herd_store_delete_message      (HerdStore *self, gint64 message_id, GError **error);
 HerdStoreMessage *herd_store_get_message   (HerdStore *self, gint64 message_id, GError **error);

@@ -38,6 +38,7 @@ typedef struct {
     int              done, total;
     herd_status      status;
     char            *error; /* EV_*_DONE when status != OK */
+    char            *model; /* EV_DONE: the model that wrote the answer */
     HerdMessageStats stats;
     HerdMessageState state;
 } Event;
@@ -69,6 +70,7 @@ struct _HerdWorker {
     guint              save_interval_ms; /* atomic */
     HerdWorkerSaveHook save_hook;
     gpointer           save_hook_data;
+    char              *loaded_model; /* thread only: name of the model loaded last */
 };
 
 enum { PROP_0, PROP_BUSY, PROP_MODEL_NAME, N_PROPS };
@@ -100,6 +102,7 @@ static void event_free(Event *ev)
 {
     g_free(ev->text);
     g_free(ev->error);
+    g_free(ev->model);
     g_free(ev);
 }
 
@@ -180,6 +183,10 @@ static void run_load(HerdWorker *self, Request *r)
     else
         st = self->backend.vt->load(self->backend.impl, r->model_path, r->mmproj_path,
                                     on_load_progress, &lc, &err);
+    if (st == HERD_OK) {
+        g_free(self->loaded_model);
+        self->loaded_model = g_path_get_basename(r->model_path);
+    }
     Event *ev = event_new(EV_LOAD_DONE, r);
     ev->status = st;
     if (st != HERD_OK)
@@ -283,12 +290,13 @@ static void run_generate(HerdWorker *self, Request *r)
         g_autoptr(GError) error = NULL;
         if (!herd_store_finish_message(self->store, r->message_id, g.answer->str, ev->state,
                                        ev->state == HERD_MESSAGE_STATE_ERROR ? ev->error : NULL,
-                                       &stats, &error))
+                                       self->loaded_model, &stats, &error))
             g_warning("cannot save the answer: %s", error->message);
         else if (self->save_hook)
             self->save_hook(r->message_id, g.answer->len, self->save_hook_data);
     }
     ev->text = g_string_free(g.answer, FALSE);
+    ev->model = g_strdup(self->loaded_model);
     post_event(self, ev);
 }
 
@@ -372,6 +380,8 @@ static void handle_event(HerdWorker *self, Event *ev, gboolean emit)
         g_object_freeze_notify(G_OBJECT(msg));
         herd_message_set_text(msg, ev->text);
         herd_message_set_stats(msg, &ev->stats);
+        if (ev->model)
+            herd_message_set_model(msg, ev->model);
         herd_message_set_error_text(msg, ev->state == HERD_MESSAGE_STATE_ERROR ? ev->error : NULL);
         herd_message_set_state(msg, ev->state);
         g_object_thaw_notify(G_OBJECT(msg));
@@ -489,6 +499,7 @@ static void herd_worker_finalize(GObject *object)
     HerdWorker *self = HERD_WORKER(object);
     g_async_queue_unref(self->requests);
     g_free(self->model_name);
+    g_free(self->loaded_model);
     G_OBJECT_CLASS(herd_worker_parent_class)->finalize(object);
 }
 
