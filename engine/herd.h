@@ -73,7 +73,13 @@ typedef struct herd_session_params {
     int n_ctx;          /* context length (tokens); 0 = min(model maximum, 8192) */
     int n_batch;        /* prefill micro-batch; 0 = 512 */
     herd_type kv_type;  /* HERD_TYPE_F16 (default) or HERD_TYPE_F32 */
+    unsigned ablate;    /* tests only: HERD_ABLATE_* flags switch a model feature off, to show
+                           that the parity tests would catch its absence */
 } herd_session_params;
+
+#define HERD_ABLATE_CHUNK 1u  /* RoPE layers attend causally to everything (no chunk mask) */
+#define HERD_ABLATE_TEMP 2u   /* no attention temperature tuning on NoPE layers */
+#define HERD_ABLATE_ROUTER 4u /* every token goes to expert 0 (router logits ignored) */
 
 herd_session_params herd_session_default_params(void);
 herd_session *herd_session_new(herd_model *m, const herd_session_params *params, herd_error *err);

@@ -23,6 +23,7 @@ struct herd_session {
     herd_model *m;
     int n_ctx, n_batch;
     herd_type kv_type;
+    unsigned ablate;
     herd_tensor *k_cache, *v_cache; /* per layer */
     int *ring;                      /* per layer: slots */
     herd_buffer *kv_buf, *io_buf;
@@ -114,6 +115,7 @@ herd_session *herd_session_new(herd_model *m, const herd_session_params *params,
     if (s->n_batch > n_ctx)
         s->n_batch = n_ctx;
     s->kv_type = params->kv_type;
+    s->ablate = params->ablate;
     s->k_cache = calloc((size_t)hp->n_layer, sizeof *s->k_cache);
     s->v_cache = calloc((size_t)hp->n_layer, sizeof *s->v_cache);
     s->ring = calloc((size_t)hp->n_layer, sizeof *s->ring);
@@ -286,10 +288,10 @@ static herd_tensor *build_forward(herd_session *s, herd_graph *g, int T, int n_i
         herd_tensor *kc = herd_kv_store(g, k, &s->k_cache[l], pos, s->ring[l]);
         herd_tensor *vc = herd_kv_store(g, v, &s->v_cache[l], pos, s->ring[l]);
         herd_attn_params ap = {
-            .mask = L->nope ? 1 : 2,
+            .mask = L->nope || (s->ablate & HERD_ABLATE_CHUNK) ? 1 : 2,
             .chunk = hp->chunk_size,
             .ring = s->ring[l],
-            .temp_floor = L->nope ? hp->temp_floor : 0,
+            .temp_floor = L->nope && !(s->ablate & HERD_ABLATE_TEMP) ? hp->temp_floor : 0,
             .temp_scale = hp->temp_scale,
             .scale = 1.0f / sqrtf((float)hd),
         };
@@ -301,6 +303,8 @@ static herd_tensor *build_forward(herd_session *s, herd_graph *g, int T, int n_i
         herd_tensor *y;
         if (L->moe) {
             herd_tensor *logits = herd_mul_mat(g, &L->gate_inp, f);   /* [E, T] */
+            if (s->ablate & HERD_ABLATE_ROUTER)
+                logits = herd_scale(g, logits, 0.0f);
             herd_tensor *sel = herd_argmax(g, logits);                 /* I32 [T] */
             herd_tensor *gate = herd_select_sigmoid(g, logits, sel);  /* [1, T] */
             herd_tensor *u = herd_mul(g, f, gate);                     /* router weight on input */
