@@ -959,6 +959,142 @@ static void check_extents(const herd_gguf *g)
     CHECK(herd_gguf_data_offset(g) + total <= herd_gguf_file_size(g), "total size");
 }
 
+/* Every KV (key, type, count, integer/string values) and every tensor (order, shape, type) listed
+ * in reference/gguf-dumps/NAME.txt, as printed by the reference implementation's gguf dump tool. */
+static const char *const dump_types[HERD_GGUF_VTYPE_COUNT] = {
+    "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL", "STRING", "ARRAY",
+    "UINT64", "INT64", "FLOAT64",
+};
+
+static int dump_vtype(const char *s)
+{
+    for (int i = 0; i < HERD_GGUF_VTYPE_COUNT; i++)
+        if (!strcmp(s, dump_types[i]))
+            return i;
+    return -1;
+}
+
+static void check_dump(const char *ref, const char *name, const char *gguf_rel)
+{
+    char path[1024], line[4096];
+    snprintf(path, sizeof path, "%s/gguf-dumps/%s.txt", ref, name);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "cannot read %s", path);
+    if (!f)
+        return;
+    herd_gguf *g = open_ref(ref, gguf_rel);
+    if (!g) {
+        fclose(f);
+        return;
+    }
+    int section = 0, n_kv_lines = 0, n_t_lines = 0;
+    long long want_kv = -1, want_t = -1;
+    while (fgets(line, sizeof line, f)) {
+        long long n;
+        if (strstr(line, "key/value") && sscanf(line, "* Dumping %lld", &n) == 1) {
+            section = 1;
+            want_kv = n - 3; /* the dump adds GGUF.version, .tensor_count, .kv_count */
+            continue;
+        }
+        if (strstr(line, "tensor(s)") && sscanf(line, "* Dumping %lld", &n) == 1) {
+            section = 2;
+            want_t = n;
+            continue;
+        }
+        if (section == 1) {
+            int idx;
+            char type[32], rest[4000];
+            unsigned long long count;
+            if (sscanf(line, " %d: %31s | %llu | %3999[^\n]", &idx, type, &count, rest) != 4)
+                continue;
+            if (idx <= 3) {
+                unsigned long long v = strtoull(strstr(rest, "= ") + 2, NULL, 10);
+                if (idx == 1)
+                    CHECK(herd_gguf_version(g) == v, "%s: version", name);
+                else if (idx == 2)
+                    CHECK((unsigned long long)herd_gguf_n_tensors(g) == v, "%s: n_tensors", name);
+                else
+                    CHECK((unsigned long long)herd_gguf_n_kv(g) == v, "%s: n_kv", name);
+                continue;
+            }
+            n_kv_lines++;
+            int64_t i = idx - 4;
+            char *eq = strstr(rest, " = ");
+            if (!eq)
+                continue;
+            *eq = '\0';
+            const char *val = eq + 3;
+            const char *key = herd_gguf_kv_key(g, i);
+            CHECK(key && !strcmp(key, rest), "%s: KV %lld is '%s', dump says '%s'", name,
+                  (long long)i, key ? key : "(none)", rest);
+            if (!key || strcmp(key, rest))
+                continue;
+            bool arr = type[0] == '[';
+            if (arr) {
+                type[strlen(type) - 1] = '\0';
+                herd_gguf_vtype et;
+                uint64_t cnt;
+                CHECK(herd_gguf_kv_arr(g, i, &et, &cnt, NULL) &&
+                      (int)et == dump_vtype(type + 1) && cnt == count,
+                      "%s: %s is not an array of %llu %s", name, key, count, type + 1);
+                continue;
+            }
+            int vt = dump_vtype(type);
+            CHECK((int)herd_gguf_kv_type(g, i) == vt, "%s: %s has type %s, dump says %s", name,
+                  key, herd_gguf_vtype_name(herd_gguf_kv_type(g, i)), type);
+            if (vt == HERD_GGUF_U32 || vt == HERD_GGUF_I32 || vt == HERD_GGUF_U64) {
+                int64_t v;
+                CHECK(herd_gguf_get_i64(g, key, &v) && v == strtoll(val, NULL, 10),
+                      "%s: %s value, dump says %s", name, key, val);
+            } else if (vt == HERD_GGUF_F32) {
+                float v;
+                CHECK(herd_gguf_get_f32(g, key, &v) && v == (float)strtod(val, NULL),
+                      "%s: %s value, dump says %s", name, key, val);
+            } else if (vt == HERD_GGUF_BOOL) {
+                bool v;
+                CHECK(herd_gguf_get_bool(g, key, &v) && v == !strcmp(val, "True"),
+                      "%s: %s value, dump says %s", name, key, val);
+            } else if (vt == HERD_GGUF_STRING && val[0] == '\'') {
+                const char *sv;
+                size_t len;
+                size_t dl = strlen(val);
+                bool cut = dl >= 5 && !strcmp(val + dl - 4, "...'");
+                size_t cmp = cut ? dl - 5 : dl - 2; /* without quotes / "...'" */
+                bool plain = !strchr(val, '\\');  /* the dump escapes newlines as \n */
+                CHECK(herd_gguf_get_str(g, key, &sv, &len) &&
+                      (!plain || (cut ? len >= cmp : len == cmp)) &&
+                      (!plain || !memcmp(sv, val + 1, cmp)),
+                      "%s: %s value, dump says %s", name, key, val);
+            }
+        } else if (section == 2) {
+            int idx;
+            unsigned long long nel;
+            long long ne[4];
+            char type[32], tname[512];
+            if (sscanf(line, " %d: %llu | %lld, %lld, %lld, %lld | %31s | %511s", &idx, &nel,
+                       &ne[0], &ne[1], &ne[2], &ne[3], type, tname) != 8)
+                continue;
+            n_t_lines++;
+            const herd_gguf_tensor *t = herd_gguf_tensor_at(g, idx - 1);
+            CHECK(t && !strcmp(t->name, tname), "%s: tensor %d is '%s', dump says '%s'", name,
+                  idx - 1, t ? t->name : "(none)", tname);
+            if (!t)
+                continue;
+            CHECK(t->ne[0] == ne[0] && t->ne[1] == ne[1] && t->ne[2] == ne[2] &&
+                      t->ne[3] == ne[3] && (int)t->type == herd_type_from_name(type) &&
+                      (unsigned long long)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]) == nel,
+                  "%s: tensor %s differs from the dump", name, tname);
+        }
+    }
+    fclose(f);
+    CHECK(want_kv == herd_gguf_n_kv(g) && n_kv_lines == want_kv, "%s: %d KV lines, want %lld",
+          name, n_kv_lines, want_kv);
+    CHECK(want_t == herd_gguf_n_tensors(g) && n_t_lines == want_t,
+          "%s: %d tensor lines, want %lld", name, n_t_lines, want_t);
+    printf("  %s: %d keys and %d tensors match the dump\n", name, n_kv_lines, n_t_lines);
+    herd_gguf_close(g);
+}
+
 static int test_reference(void)
 {
     const char *ref = getenv("HERD_REFERENCE_DIR");
@@ -1150,6 +1286,16 @@ static int test_reference(void)
         free(lens);
         herd_gguf_close(g);
     }
+    static const char *const dumps[][2] = {
+        { "tiny-llama4", "models/tiny-llama4.gguf" },
+        { "tiny-llama4-Q4_0", "models/tiny-llama4-Q4_0.gguf" },
+        { "tiny-llama4-Q4_K_M", "models/tiny-llama4-Q4_K_M.gguf" },
+        { "tiny-llama4-Q8_0", "models/tiny-llama4-Q8_0.gguf" },
+        { "tiny-mmproj-llama4", "models/tiny-mmproj-llama4.gguf" },
+        { "vocab-llama4", "vocab-llama4.gguf" },
+    };
+    for (size_t i = 0; i < sizeof dumps / sizeof dumps[0]; i++)
+        check_dump(ref, dumps[i][0], dumps[i][1]);
     printf("reference models: checked\n");
     return 0;
 }
