@@ -129,7 +129,7 @@ static void isa_init(void)
         isa_best = ISA_AVX2;
     }
     if (avx2 && a512) {
-        herd_cpu_init_avx512(&isa_tables[ISA_AVX512], bf16);
+        herd_cpu_init_avx512(&isa_tables[ISA_AVX512], bf16, __builtin_cpu_supports("avx512vbmi"));
         isa_have[ISA_AVX512] = 1;
         isa_best = ISA_AVX512;
     }

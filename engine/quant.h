@@ -51,13 +51,18 @@ void herd_dequantize_row(herd_type type, const void *src, float *dst, int64_t n)
 typedef void (*herd_vec_dot_fn)(int64_t n, float *s, const void *w, const void *x);
 
 /* Several weight rows against one activation row (decode): s[r] = dot(w + r*w_stride, x) for
- * r < nr, 1 <= nr <= HERD_VEC_DOT_MAX_NR; w_stride in bytes. Loads x once per block for all rows. */
-#define HERD_VEC_DOT_MAX_NR 4
+ * r < nr, 1 <= nr <= HERD_VEC_DOT_MAX_NR; w_stride in bytes. Rows are read one after another
+ * (one sequential DRAM stream: interleaving rows halves the bandwidth on this machine kind);
+ * what depends only on x is prepared once per call (Q4_0/Q8_0 on AVX-512: x reordered for the
+ * weight unpacking, the -8·Σx / -128·Σx seeds and the scales), so larger nr amortizes it. */
+#define HERD_VEC_DOT_MAX_NR 16
 typedef void (*herd_vec_dot_rows_fn)(int64_t n, int nr, float *s, const void *w, size_t w_stride,
                                      const void *x);
 
 /* Tile (prefill): s[c*s_stride + r] = dot(w + r*w_stride, x + c*x_stride) for r < nr, c < nc;
- * any nr, nc >= 1 (the kernel blocks them internally); strides of w and x in bytes, of s in floats. */
+ * any nr, nc >= 1 (the kernel blocks them internally); strides of w and x in bytes, of s in floats.
+ * Q4_0/Q8_0 on AVX-512 unpack each weight group once for up to 4 columns; other types loop
+ * over rows kernels. */
 typedef void (*herd_vec_dot_tile_fn)(int64_t n, int nr, int nc, float *s, size_t s_stride,
                                      const void *w, size_t w_stride, const void *x,
                                      size_t x_stride);

@@ -487,7 +487,7 @@ static const herd_type wtypes[] = { HERD_TYPE_F32, HERD_TYPE_F16, HERD_TYPE_BF16
 
 static void test_vec_dot_one(herd_type wt, int64_t n, int quantized_data)
 {
-    enum { NR = 7, NC = 3 };
+    enum { NR = HERD_VEC_DOT_MAX_NR + 3, NC = 6 };
     const herd_type vt = herd_vec_dot_type(wt);
     const size_t ws = herd_row_size(wt, n), xs = herd_row_size(vt, n);
     uint8_t *w = malloc(ws * NR), *x = malloc(xs * NC);
@@ -559,16 +559,20 @@ static void test_vec_dot_one(herd_type wt, int64_t n, int quantized_data)
         }
         CHECK(bad == 0, "%s/%s rows kernel: %d wrong", herd_type_name(wt), isas[k], bad);
         /* tile kernel: NR x NC with output stride */
-        float st[NC * 9];
-        for (int i = 0; i < NC * 9; i++)
-            st[i] = NAN;
-        tile(n, NR, NC, st, 9, w, ws, x, xs);
-        bad = 0;
-        for (int c = 0; c < NC; c++)
-            for (int r = 0; r < NR; r++)
-                bad += !(fabs(st[c * 9 + r] - exact[c][r]) <= DOT_REL_TOL * (mag[c][r] + 1e-30));
-        CHECK(bad == 0, "%s/%s tile kernel: %d wrong", herd_type_name(wt), isas[k], bad);
-        CHECK(isnan(st[7]) && isnan(st[8]), "%s/%s tile wrote past nr", herd_type_name(wt), isas[k]);
+        enum { SS = NR + 2 };
+        float st[NC * SS];
+        for (int ntc = 1; ntc <= NC; ntc++) {
+            for (int i = 0; i < NC * SS; i++)
+                st[i] = NAN;
+            tile(n, NR, ntc, st, SS, w, ws, x, xs);
+            bad = 0;
+            for (int c = 0; c < ntc; c++)
+                for (int r = 0; r < NR; r++)
+                    bad += !(fabs(st[c * SS + r] - exact[c][r]) <= DOT_REL_TOL * (mag[c][r] + 1e-30));
+            CHECK(bad == 0, "%s/%s tile kernel nc=%d: %d wrong", herd_type_name(wt), isas[k], ntc, bad);
+            CHECK(isnan(st[NR]) && isnan(st[NR + 1]) && (ntc == NC || isnan(st[ntc * SS])),
+                  "%s/%s tile wrote outside its outputs", herd_type_name(wt), isas[k]);
+        }
     }
 }
 

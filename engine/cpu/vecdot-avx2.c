@@ -273,21 +273,14 @@ INLINE void q6_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
 
 /* ---- dot / rows / tile entry points ----------------------------------------------------- */
 
+/* rows: one row after another, so each weight row is a single sequential stream (interleaved
+ * row streams cost DRAM bandwidth on the machines measured) */
 #define DEFINE_ENTRY(name)                                                                      \
     static TARGET void dot_##name(int64_t n, float *s, const void *w, const void *x)           \
     {                                                                                           \
         name##_core(n, 1, s, w, 0, x);                                                          \
     }                                                                                           \
-    static TARGET void rows_##name(int64_t n, int nr, float *s, const void *w, size_t ws,       \
-                                   const void *x)                                               \
-    {                                                                                           \
-        switch (nr) {                                                                           \
-        case 1: name##_core(n, 1, s, w, ws, x); break;                                          \
-        case 2: name##_core(n, 2, s, w, ws, x); break;                                          \
-        case 3: name##_core(n, 3, s, w, ws, x); break;                                          \
-        default: name##_core(n, 4, s, w, ws, x); break;                                         \
-        }                                                                                       \
-    }                                                                                           \
+    HERD_DEFINE_ROWS_FROM_DOT(rows_##name, dot_##name)                                          \
     HERD_DEFINE_TILE_FROM_ROWS(tile_##name, rows_##name)
 
 DEFINE_ENTRY(q8_0)

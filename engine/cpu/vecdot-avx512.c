@@ -387,23 +387,222 @@ INLINE void bf16_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
         s[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
+/* ---- Q4_0 / Q8_0 multi-row and tile kernels with a prepared activation ------------------ *
+ *
+ * Rows are read one after another (each weight row is one sequential stream: on this machine
+ * kind interleaving several rows' streams costs up to half the DRAM bandwidth), while the
+ * activation columns are prepared once per call into an L1-resident buffer:
+ *   per group of 8 blocks: the activation bytes in the order the weight unpacking produces,
+ *   the integer offset term (-8·Σx for Q4_0, -128·Σx for Q8_0) as accumulator seeds, and the
+ *   eight activation scales as floats.
+ * Q4_0 (needs AVX512-VBMI): one vpermt2b collects the nibbles of 4 blocks (at their 18-byte
+ * stride) into a zmm; low nibbles meet x[0..15] of each block, high nibbles x[16..31].
+ * Q8_0: two blocks per zmm in natural order, weights flipped to unsigned with xor 0x80.
+ * The tile kernel shares each unpacked weight group between up to 4 activation columns. */
+
+#define TARGET_VBMI                                                                               \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c")))
+#define INLINE_VBMI static inline __attribute__((always_inline)) TARGET_VBMI
+
+#define PREP_GROUP_BYTES 576 /* 4 zmm x + 4 zmm seeds (Q8_0; Q4_0 uses 2) + 8 floats dx, padded */
+#define PREP_BUF_GROUPS 64   /* groups per prepared chunk, all columns together */
+#define TILE_NC 4
+
+static const uint8_t idx_q4a[64] = {
+#define Q(k) 18 * k + 2, 18 * k + 3, 18 * k + 4, 18 * k + 5, 18 * k + 6, 18 * k + 7, 18 * k + 8,   \
+             18 * k + 9, 18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14,          \
+             18 * k + 15, 18 * k + 16, 18 * k + 17
+    Q(0), Q(1), Q(2), Q(3)
+#undef Q
+};
+static const uint8_t idx_q4b[64] = {
+#define Q(k) 18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14, 18 * k + 15,         \
+             18 * k + 16, 18 * k + 17, 18 * k + 18, 18 * k + 19, 18 * k + 20, 18 * k + 21,          \
+             18 * k + 22, 18 * k + 23, 18 * k + 24, 18 * k + 25
+    Q(0), Q(1), Q(2), Q(3)
+#undef Q
+};
+static const int32_t idx_quad_a[16] = { 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3 };
+static const int32_t idx_quad_b[16] = { 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7 };
+
+/* x[0..15] (hi=0) or x[16..31] (hi=1) of 4 consecutive Q8_0 blocks into one zmm */
+INLINE __m512i gather_halves(const herd_block_q8_0 *b, int hi)
+{
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(b[0].q + 16 * hi)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(b[1].q + 16 * hi)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(b[2].q + 16 * hi)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(b[3].q + 16 * hi)), 3);
+}
+
+/* Prepare groups [0, ng) of the activation at xb into buf (PREP_GROUP_BYTES each). */
+INLINE void prep_q80(const herd_block_q8_0 *xb, int64_t ng, uint8_t *buf, int is_q4)
+{
+    const __m512i off = _mm512_set1_epi8(is_q4 ? 8 : (char)0x80);
+    for (int64_t g = 0; g < ng; g++, xb += 8, buf += PREP_GROUP_BYTES) {
+        __m512i xv[4];
+        if (is_q4) {
+            xv[0] = gather_halves(xb, 0);
+            xv[1] = gather_halves(xb, 1);
+            xv[2] = gather_halves(xb + 4, 0);
+            xv[3] = gather_halves(xb + 4, 1);
+            for (int k = 0; k < 2; k++) {
+                __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xv[2 * k]);
+                t = _mm512_dpbusd_epi32(t, off, xv[2 * k + 1]);
+                _mm512_store_si512(buf + 256 + 64 * k, _mm512_sub_epi32(_mm512_setzero_si512(), t));
+            }
+        } else {
+            for (int k = 0; k < 4; k++) {
+                xv[k] = load_2x32(xb[2 * k].q, xb[2 * k + 1].q);
+                __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xv[k]);
+                _mm512_store_si512(buf + 256 + 64 * k, _mm512_sub_epi32(_mm512_setzero_si512(), t));
+            }
+        }
+        for (int k = 0; k < 4; k++)
+            _mm512_store_si512(buf + 64 * k, xv[k]);
+        _mm256_store_ps((float *)(buf + 512), load_d8_stride34(xb));
+    }
+}
+
+/* One Q4_0 weight row (groups [0, ng)) against NC prepared columns; adds to acc[c]. */
+INLINE_VBMI void q4_0_row_groups(const uint8_t *row, int64_t ng, int NC, uint8_t *const *prep,
+                                 __m512 *acc)
+{
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i ia = _mm512_loadu_si512(idx_q4a), ib = _mm512_loadu_si512(idx_q4b);
+    const __m512i i18 = _mm512_loadu_si512(idx_stride18);
+    const __m512i qa = _mm512_loadu_si512(idx_quad_a), qb = _mm512_loadu_si512(idx_quad_b);
+    for (int64_t g = 0; g < ng; g++, row += 144) {
+#ifdef HERD_PF_DIST
+        _mm_prefetch((const char *)row + HERD_PF_DIST, _MM_HINT_T0);
+        _mm_prefetch((const char *)row + HERD_PF_DIST + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)row + HERD_PF_DIST + 128, _MM_HINT_T0);
+#endif
+        __m512i l0 = _mm512_loadu_si512(row), l1 = _mm512_loadu_si512(row + 64);
+        __m512i l2 = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(row + 128)));
+        __m512i za = _mm512_permutex2var_epi8(l0, ia, l1);
+        __m512i zb = _mm512_permutex2var_epi8(l1, ib, l2);
+        __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(l0, i18, l1)));
+        __m512i lo_a = _mm512_and_si512(za, m4), hi_a = _mm512_and_si512(_mm512_srli_epi16(za, 4), m4);
+        __m512i lo_b = _mm512_and_si512(zb, m4), hi_b = _mm512_and_si512(_mm512_srli_epi16(zb, 4), m4);
+        for (int c = 0; c < NC; c++) {
+            const uint8_t *p = prep[c] + g * PREP_GROUP_BYTES;
+            __m512i sa = _mm512_dpbusd_epi32(_mm512_load_si512(p + 256), lo_a, _mm512_load_si512(p));
+            sa = _mm512_dpbusd_epi32(sa, hi_a, _mm512_load_si512(p + 64));
+            __m512i sb = _mm512_dpbusd_epi32(_mm512_load_si512(p + 320), lo_b, _mm512_load_si512(p + 128));
+            sb = _mm512_dpbusd_epi32(sb, hi_b, _mm512_load_si512(p + 192));
+            __m512 sc = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_load_ps((const float *)(p + 512))));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_permutexvar_ps(qa, sc), acc[c]);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), _mm512_permutexvar_ps(qb, sc), acc[c]);
+        }
+    }
+}
+
+/* One Q8_0 weight row against NC prepared columns. */
+INLINE void q8_0_row_groups(const uint8_t *row, int64_t ng, int NC, uint8_t *const *prep,
+                            __m512 *acc)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int64_t g = 0; g < ng; g++, row += 272) {
+#ifdef HERD_PF_DIST
+        for (int k = 0; k < 5; k++)
+            _mm_prefetch((const char *)row + HERD_PF_DIST + 64 * k, _MM_HINT_T0);
+#endif
+        const herd_block_q8_0 *a = (const herd_block_q8_0 *)row;
+        __m256 dw = load_d8_stride34(row);
+        __m512 sc[TILE_NC];
+        for (int c = 0; c < NC; c++)
+            sc[c] = _mm512_castps256_ps512(
+                _mm256_mul_ps(dw, _mm256_load_ps((const float *)(prep[c] + g * PREP_GROUP_BYTES + 512))));
+        for (int k = 0; k < 4; k++) {
+            __m512i q = _mm512_xor_si512(load_2x32(a[2 * k].q, a[2 * k + 1].q), flip);
+            for (int c = 0; c < NC; c++) {
+                const uint8_t *p = prep[c] + g * PREP_GROUP_BYTES;
+                __m512i sum = _mm512_dpbusd_epi32(_mm512_load_si512(p + 256 + 64 * k), q,
+                                                  _mm512_load_si512(p + 64 * k));
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
+                                         _mm512_permutexvar_ps(pair_idx(k), sc[c]), acc[c]);
+            }
+        }
+    }
+}
+
+/* tail blocks [b0, nb) of one row: plain per-block dot */
+INLINE float q80_tail(const uint8_t *row, const herd_block_q8_0 *xb, int64_t b0, int64_t nb,
+                      int is_q4)
+{
+    float s = 0;
+    const size_t bsz = is_q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);
+    if (nb > b0)
+        q80_family_core((nb - b0) * 32, 1, &s, row + b0 * bsz, 0, xb + b0, is_q4);
+    return s;
+}
+
+/* s[c*ss + r] = dot(row r, column c) for r < nr, c < nc. */
+#define DEFINE_Q80_TILE(name, is_q4, target, rowfn)                                             \
+    static target void name(int64_t n, int nr, int nc, float *s, size_t ss, const void *w,     \
+                            size_t ws, const void *x, size_t xs)                               \
+    {                                                                                           \
+        static __thread uint8_t prep_buf[PREP_BUF_GROUPS * PREP_GROUP_BYTES]                    \
+            __attribute__((aligned(64)));                                                       \
+        const int64_t nb = n / 32, ng = nb / 8;                                                 \
+        const size_t bsz = is_q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);          \
+        for (int c0 = 0; c0 < nc; c0 += TILE_NC) {                                              \
+            const int ncb = nc - c0 < TILE_NC ? nc - c0 : TILE_NC;                              \
+            const int64_t chunk = PREP_BUF_GROUPS / ncb;                                        \
+            const herd_block_q8_0 *xc[TILE_NC];                                                 \
+            uint8_t *prep[TILE_NC];                                                             \
+            for (int c = 0; c < ncb; c++) {                                                     \
+                xc[c] = (const herd_block_q8_0 *)((const char *)x + (size_t)(c0 + c) * xs);     \
+                prep[c] = prep_buf + (size_t)c * chunk * PREP_GROUP_BYTES;                      \
+            }                                                                                   \
+            for (int r = 0; r < nr; r++)                                                        \
+                for (int c = 0; c < ncb; c++)                                                   \
+                    s[(size_t)(c0 + c) * ss + r] = 0;                                           \
+            for (int64_t g0 = 0; g0 < ng; g0 += chunk) {                                        \
+                const int64_t gn = ng - g0 < chunk ? ng - g0 : chunk;                           \
+                for (int c = 0; c < ncb; c++)                                                   \
+                    prep_q80(xc[c] + g0 * 8, gn, prep[c], is_q4);                               \
+                for (int r = 0; r < nr; r++) {                                                  \
+                    const uint8_t *row = (const uint8_t *)w + (size_t)r * ws + g0 * 8 * bsz;    \
+                    __m512 acc[TILE_NC];                                                        \
+                    for (int c = 0; c < TILE_NC; c++)                                           \
+                        acc[c] = _mm512_setzero_ps();                                           \
+                    switch (ncb) {                                                              \
+                    case 1: rowfn(row, gn, 1, prep, acc); break;                                \
+                    case 2: rowfn(row, gn, 2, prep, acc); break;                                \
+                    case 3: rowfn(row, gn, 3, prep, acc); break;                                \
+                    default: rowfn(row, gn, 4, prep, acc); break;                               \
+                    }                                                                           \
+                    for (int c = 0; c < ncb; c++)                                               \
+                        s[(size_t)(c0 + c) * ss + r] += _mm512_reduce_add_ps(acc[c]);           \
+                }                                                                               \
+            }                                                                                   \
+            if (ng * 8 < nb)                                                                    \
+                for (int r = 0; r < nr; r++)                                                    \
+                    for (int c = 0; c < ncb; c++)                                               \
+                        s[(size_t)(c0 + c) * ss + r] +=                                         \
+                            q80_tail((const uint8_t *)w + (size_t)r * ws, xc[c], ng * 8, nb,    \
+                                     is_q4);                                                    \
+        }                                                                                       \
+    }                                                                                           \
+    static target void name##_rows(int64_t n, int nr, float *s, const void *w, size_t ws,      \
+                                   const void *x)                                               \
+    {                                                                                           \
+        name(n, nr, 1, s, 1, w, ws, x, 0);                                                      \
+    }
+
+DEFINE_Q80_TILE(tile_q4_0_vbmi, 1, TARGET_VBMI, q4_0_row_groups)
+DEFINE_Q80_TILE(tile_q8_0_prep, 0, TARGET, q8_0_row_groups)
+
 /* ---- dot / rows / tile entry points ----------------------------------------------------- */
 
+/* single row: the core with NR 1; rows: one row after another (sequential streams) */
 #define DEFINE_ENTRY(name, target)                                                              \
     static target void dot_##name(int64_t n, float *s, const void *w, const void *x)           \
     {                                                                                           \
         name##_core(n, 1, s, w, 0, x);                                                          \
     }                                                                                           \
-    static target void rows_##name(int64_t n, int nr, float *s, const void *w, size_t ws,       \
-                                   const void *x)                                               \
-    {                                                                                           \
-        switch (nr) {                                                                           \
-        case 1: name##_core(n, 1, s, w, ws, x); break;                                          \
-        case 2: name##_core(n, 2, s, w, ws, x); break;                                          \
-        case 3: name##_core(n, 3, s, w, ws, x); break;                                          \
-        default: name##_core(n, 4, s, w, ws, x); break;                                         \
-        }                                                                                       \
-    }                                                                                           \
+    HERD_DEFINE_ROWS_FROM_DOT(rows_##name, dot_##name)                                          \
     HERD_DEFINE_TILE_FROM_ROWS(tile_##name, rows_##name)
 
 DEFINE_ENTRY(f32, TARGET)
@@ -532,7 +731,7 @@ static TARGET void quantize_bf16(const float *x, void *dst, int64_t n)
         d[i] = herd_f32_to_bf16(x[i]);
 }
 
-void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16)
+void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16, int has_vbmi)
 {
 #define SET(T, name)                                                                            \
     k->dot[HERD_TYPE_##T] = dot_##name;                                                         \
@@ -545,6 +744,12 @@ void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16)
     SET(Q4_K, q4_K)
     SET(Q5_K, q5_K)
     SET(Q6_K, q6_K)
+    k->rows[HERD_TYPE_Q8_0] = tile_q8_0_prep_rows;
+    k->tile[HERD_TYPE_Q8_0] = tile_q8_0_prep;
+    if (has_vbmi) {
+        k->rows[HERD_TYPE_Q4_0] = tile_q4_0_vbmi_rows;
+        k->tile[HERD_TYPE_Q4_0] = tile_q4_0_vbmi;
+    }
     if (has_bf16) {
         SET(BF16, bf16dp)
     } else {
@@ -561,10 +766,11 @@ void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16)
 
 #else /* not x86-64 */
 
-void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16)
+void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16, int has_vbmi)
 {
     (void)k;
     (void)has_bf16;
+    (void)has_vbmi;
 }
 
 #endif

@@ -57,7 +57,7 @@ typedef struct herd_isa_kernels {
 } herd_isa_kernels;
 
 void herd_cpu_init_avx2(herd_isa_kernels *k);
-void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16);
+void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16, int has_vbmi);
 
 /* Unpack Q4_K/Q5_K 6-bit scales: out[0..7] = scales, out[8..15] = mins. */
 static inline void herd_unpack_k_scales(const uint8_t sc[12], uint8_t out[16])
