@@ -46,8 +46,8 @@ static herd_status fake_load(void *impl, const char *model_path, const char *mmp
     return HERD_OK;
 }
 
-static herd_status fake_generate(void *impl, const herd_backend_request *req,
-                                 const herd_backend_callbacks *cb, herd_backend_stats *stats,
+static herd_status fake_generate(void *impl, const HerdBackendRequest *req,
+                                 const HerdBackendCallbacks *cb, HerdBackendStats *stats,
                                  herd_error *err)
 {
     FakeBackend *fb = impl;
@@ -119,7 +119,7 @@ static void fake_free(void *impl)
     g_free(fb);
 }
 
-static const herd_backend_vtable fake_vtable = {
+static const HerdBackendVTable fake_vtable = {
     .name = "fake",
     .load = fake_load,
     .generate = fake_generate,
@@ -127,7 +127,7 @@ static const herd_backend_vtable fake_vtable = {
     .free = fake_free,
 };
 
-herd_backend herd_fake_backend_new(const herd_fake_backend_config *config)
+HerdBackend herd_fake_backend_new(const herd_fake_backend_config *config)
 {
     FakeBackend *fb = g_new0(FakeBackend, 1);
     if (config)
@@ -139,10 +139,10 @@ herd_backend herd_fake_backend_new(const herd_fake_backend_config *config)
     for (size_t i = 0; n ? i < n : src[i] != NULL; i++)
         g_ptr_array_add(fb->pieces, g_strdup(src[i]));
     fb->cfg.pieces = NULL; /* not kept: the copy above is */
-    return (herd_backend){ &fake_vtable, fb };
+    return (HerdBackend){ &fake_vtable, fb };
 }
 
-void herd_fake_backend_get_report(const herd_backend *b, herd_fake_backend_report *out)
+void herd_fake_backend_get_report(const HerdBackend *b, herd_fake_backend_report *out)
 {
     g_return_if_fail(b && b->vt == &fake_vtable);
     FakeBackend *fb = b->impl;
@@ -151,7 +151,7 @@ void herd_fake_backend_get_report(const herd_backend *b, herd_fake_backend_repor
     g_mutex_unlock(&fb->lock);
 }
 
-char *herd_fake_backend_script_text(const herd_backend *b)
+char *herd_fake_backend_script_text(const HerdBackend *b)
 {
     g_return_val_if_fail(b && b->vt == &fake_vtable, NULL);
     FakeBackend *fb = b->impl;

@@ -20,57 +20,57 @@
 
 G_BEGIN_DECLS
 
-typedef struct herd_backend_turn {
+typedef struct HerdBackendTurn {
     HerdMessageRole    role;
     const char        *text;
     const char *const *image_paths; /* n_images stored image files, in order */
     size_t             n_images;
-} herd_backend_turn;
+} HerdBackendTurn;
 
-typedef struct herd_backend_sampling {
+typedef struct HerdBackendSampling {
     float    temperature; /* 0 = greedy */
     float    top_p;       /* 1 = off */
     int      top_k;       /* 0 = off */
     uint64_t seed;
     int      max_tokens;  /* 0 = until end of turn or context */
-} herd_backend_sampling;
+} HerdBackendSampling;
 
-typedef struct herd_backend_request {
-    const herd_backend_turn *turns; /* the conversation so far, oldest first */
+typedef struct HerdBackendRequest {
+    const HerdBackendTurn *turns; /* the conversation so far, oldest first */
     size_t                   n_turns;
-    herd_backend_sampling    sampling;
-} herd_backend_request;
+    HerdBackendSampling    sampling;
+} HerdBackendRequest;
 
-typedef struct herd_backend_callbacks {
+typedef struct HerdBackendCallbacks {
     /* Prefill progress in prompt tokens. */
     bool (*prompt_progress)(int done, int total, void *user);
     /* One decoded piece of the answer: whole UTF-8 characters, not NUL-terminated. */
     bool (*piece)(const char *text, size_t len, void *user);
     void *user;
-} herd_backend_callbacks;
+} HerdBackendCallbacks;
 
-typedef struct herd_backend_stats {
+typedef struct HerdBackendStats {
     int    n_prompt_tokens;
     int    n_gen_tokens;
     double prompt_ms; /* prefill time */
     double gen_ms;    /* decode time */
-} herd_backend_stats;
+} HerdBackendStats;
 
-typedef struct herd_backend_vtable {
+typedef struct HerdBackendVTable {
     const char *name;
     herd_status (*load)(void *impl, const char *model_path, const char *mmproj_path,
                         bool (*progress)(float fraction, void *user), void *user,
                         herd_error *err);
-    herd_status (*generate)(void *impl, const herd_backend_request *req,
-                            const herd_backend_callbacks *cb, herd_backend_stats *stats,
+    herd_status (*generate)(void *impl, const HerdBackendRequest *req,
+                            const HerdBackendCallbacks *cb, HerdBackendStats *stats,
                             herd_error *err);
     void (*cancel)(void *impl);
     void (*free)(void *impl);
-} herd_backend_vtable;
+} HerdBackendVTable;
 
-typedef struct herd_backend {
-    const herd_backend_vtable *vt;
+typedef struct HerdBackend {
+    const HerdBackendVTable *vt;
     void                      *impl;
-} herd_backend;
+} HerdBackend;
 
 G_END_DECLS

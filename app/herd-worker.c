@@ -22,10 +22,10 @@ typedef struct {
     char        *mmproj_path;
     gint64       message_id;
     HerdMessage *reply; /* main thread only */
-    GArray      *turns; /* herd_backend_turn; strings owned by the two arrays below */
+    GArray      *turns; /* HerdBackendTurn; strings owned by the two arrays below */
     GPtrArray   *texts;
     GPtrArray   *image_paths; /* GStrv per turn */
-    herd_backend_sampling sampling;
+    HerdBackendSampling sampling;
 } Request;
 
 typedef enum { EV_LOAD_PROGRESS, EV_LOAD_DONE, EV_PROMPT_PROGRESS, EV_PIECE, EV_DONE } EventType;
@@ -63,7 +63,7 @@ struct _HerdWorker {
     guint              n_pieces_applied;
     /* thread (set before the thread starts, or atomic) */
     GAsyncQueue       *requests;
-    herd_backend       backend;
+    HerdBackend       backend;
     HerdStore         *store;
     gint               cancel_serial;  /* atomic */
     gint               running_serial; /* atomic: serial of the request running, 0 = none */
@@ -257,14 +257,14 @@ static void run_generate(HerdWorker *self, Request *r)
     GenCtx g = { self, r, g_string_new(NULL), g_get_monotonic_time(), 0, 0, 0 };
     g.last_save = g.t_start;
     herd_error err = { 0 };
-    herd_backend_stats bs = { 0 };
+    HerdBackendStats bs = { 0 };
     herd_status st;
     if (is_cancelled(self, r)) {
         st = herd_error_set(&err, HERD_ERR_ABORTED, "generation cancelled");
     } else {
-        herd_backend_request breq = { (const herd_backend_turn *)(void *)r->turns->data,
+        HerdBackendRequest breq = { (const HerdBackendTurn *)(void *)r->turns->data,
                                       r->turns->len, r->sampling };
-        herd_backend_callbacks cb = { on_prompt_progress, on_piece, &g };
+        HerdBackendCallbacks cb = { on_prompt_progress, on_piece, &g };
         st = self->backend.vt->generate(self->backend.impl, &breq, &cb, &bs, &err);
     }
     gint64 t_end = g_get_monotonic_time();
@@ -545,7 +545,7 @@ static void herd_worker_init(HerdWorker *self)
     self->save_interval_ms = 1000;
 }
 
-HerdWorker *herd_worker_new(herd_backend backend, HerdStore *store)
+HerdWorker *herd_worker_new(HerdBackend backend, HerdStore *store)
 {
     g_return_val_if_fail(backend.vt && backend.vt->load && backend.vt->generate &&
                              backend.vt->cancel,
@@ -606,7 +606,7 @@ void herd_worker_load_model(HerdWorker *self, const char *model_path, const char
     post_request(self, r);
 }
 
-static char *sampling_to_json(const herd_backend_sampling *s)
+static char *sampling_to_json(const HerdBackendSampling *s)
 {
     g_autoptr(HerdJson) o = herd_json_new_object();
     herd_json_object_set(o, "temperature", herd_json_new_number(s->temperature));
@@ -630,7 +630,7 @@ HerdMessage *herd_worker_generate(HerdWorker *self, HerdConversation *conv,
         r->sampling.top_p = 0.9f;
     }
     /* Snapshot the conversation: the worker thread must not read the models. */
-    r->turns = g_array_new(FALSE, TRUE, sizeof(herd_backend_turn));
+    r->turns = g_array_new(FALSE, TRUE, sizeof(HerdBackendTurn));
     r->texts = g_ptr_array_new_with_free_func(g_free);
     r->image_paths = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
     guint n = g_list_model_get_n_items(G_LIST_MODEL(conv));
@@ -646,7 +646,7 @@ HerdMessage *herd_worker_generate(HerdWorker *self, HerdConversation *conv,
         char *text = g_strdup(herd_message_get_text(m));
         g_ptr_array_add(r->texts, text);
         g_ptr_array_add(r->image_paths, paths);
-        herd_backend_turn t = { herd_message_get_role(m), text, (const char *const *)paths, ni };
+        HerdBackendTurn t = { herd_message_get_role(m), text, (const char *const *)paths, ni };
         g_array_append_val(r->turns, t);
     }
     g_autofree char *sampling_json = sampling_to_json(&r->sampling);

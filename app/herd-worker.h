@@ -29,7 +29,7 @@ G_BEGIN_DECLS
 GQuark herd_worker_error_quark(void);
 /* Codes are the engine's herd_status values (HERD_ERR_IO, ..., HERD_ERR_ABORTED, ...). */
 
-typedef herd_backend_sampling HerdSampling;
+typedef HerdBackendSampling HerdSampling;
 
 #define HERD_TYPE_WORKER (herd_worker_get_type())
 G_DECLARE_FINAL_TYPE(HerdWorker, herd_worker, HERD, WORKER, GObject)
@@ -45,7 +45,7 @@ G_DECLARE_FINAL_TYPE(HerdWorker, herd_worker, HERD, WORKER, GObject)
  *   "finished"        (HerdMessage *reply, GError *error_or_null) after reply's state, stats
  *                     and text are final (error is HERD_ERR_ABORTED when stopped)
  * Properties: "busy" (a request is queued or running), "model-name" (of the loaded model). */
-HerdWorker   *herd_worker_new              (herd_backend backend, HerdStore *store);
+HerdWorker   *herd_worker_new              (HerdBackend backend, HerdStore *store);
 
 void          herd_worker_set_save_interval(HerdWorker *self, guint ms);
 gboolean      herd_worker_get_busy         (HerdWorker *self);

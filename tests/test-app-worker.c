@@ -139,7 +139,7 @@ static void test_stream(Fixture *f, gconstpointer data)
     cfg.piece_delay_us = 500;
     cfg.prompt_tokens = 300;
     cfg.prompt_batch_delay_us = 1000;
-    herd_backend be = herd_fake_backend_new(&cfg);
+    HerdBackend be = herd_fake_backend_new(&cfg);
     g_autofree char *expect = herd_fake_backend_script_text(&be);
     HerdWorker *w = herd_worker_new(be, f->store);
     Watch wt;
@@ -210,7 +210,7 @@ static void run_stop(Fixture *f, gboolean ignore_cancel)
     cfg.pieces = (const char *const *)script;
     cfg.piece_delay_us = 3000;
     cfg.ignore_cancel = ignore_cancel;
-    herd_backend be = herd_fake_backend_new(&cfg);
+    HerdBackend be = herd_fake_backend_new(&cfg);
     g_autofree char *full = herd_fake_backend_script_text(&be);
     HerdWorker *w = herd_worker_new(be, f->store);
     Watch wt;
@@ -264,7 +264,7 @@ static void test_stop_before_start(Fixture *f, gconstpointer data)
     herd_fake_backend_config cfg = { 0 };
     cfg.load_steps = 20;
     cfg.load_step_delay_us = 20000; /* keeps the worker busy for 400 ms */
-    herd_backend be = herd_fake_backend_new(&cfg);
+    HerdBackend be = herd_fake_backend_new(&cfg);
     HerdWorker *w = herd_worker_new(be, f->store);
     Watch wt;
     watch_init(&wt, w);
@@ -296,7 +296,7 @@ static void test_error(Fixture *f, gconstpointer data)
 {
     herd_fake_backend_config cfg = { 0 };
     cfg.fail_after_pieces = 5;
-    herd_backend be = herd_fake_backend_new(&cfg);
+    HerdBackend be = herd_fake_backend_new(&cfg);
     HerdWorker *w = herd_worker_new(be, f->store);
     Watch wt;
     watch_init(&wt, w);
@@ -347,7 +347,7 @@ static void test_load(Fixture *f, gconstpointer data)
     herd_fake_backend_config cfg = { 0 };
     cfg.load_steps = 50;
     cfg.load_step_delay_us = 2000;
-    herd_backend be = herd_fake_backend_new(&cfg);
+    HerdBackend be = herd_fake_backend_new(&cfg);
     HerdWorker *w = herd_worker_new(be, NULL);
     LoadWatch lw = { 0, TRUE, 0, FALSE, NULL, w, FALSE };
     g_signal_connect(w, "load-progress", G_CALLBACK(on_load_progress), &lw);
@@ -382,7 +382,7 @@ static void test_dispose_mid_answer(Fixture *f, gconstpointer data)
 {
     herd_fake_backend_config cfg = { 0 };
     cfg.piece_delay_us = 20000;
-    herd_backend be = herd_fake_backend_new(&cfg);
+    HerdBackend be = herd_fake_backend_new(&cfg);
     HerdWorker *w = herd_worker_new(be, f->store);
     Watch wt;
     watch_init(&wt, w);
@@ -438,7 +438,7 @@ static void test_main_loop_not_blocked(Fixture *f, gconstpointer data)
     herd_fake_backend_config cfg = { 0 };
     cfg.pieces = (const char *const *)script;
     cfg.piece_delay_us = 100; /* up to ~10000 pieces/s: far faster than any real model here */
-    herd_backend be = herd_fake_backend_new(&cfg);
+    HerdBackend be = herd_fake_backend_new(&cfg);
     g_autofree char *expect = herd_fake_backend_script_text(&be);
     HerdWorker *w = herd_worker_new(be, f->store);
     herd_worker_set_save_interval(w, 100);
@@ -476,7 +476,7 @@ static void test_coalescing(Fixture *f, gconstpointer data)
     g_auto(GStrv) script = make_script(n, "c");
     herd_fake_backend_config cfg = { 0 };
     cfg.pieces = (const char *const *)script;
-    herd_backend be = herd_fake_backend_new(&cfg);
+    HerdBackend be = herd_fake_backend_new(&cfg);
     g_autofree char *expect = herd_fake_backend_script_text(&be);
     HerdWorker *w = herd_worker_new(be, f->store);
     Watch wt;
