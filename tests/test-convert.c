@@ -554,6 +554,44 @@ static void check_rope_freqs(const herd_gguf *g, int dim, double theta, double f
     CHECK(smooth_pairs >= 1, "the fixture should have a pair in the smooth band");
 }
 
+/* Every file in manifest.json exists with the recorded size; float32 files match their shape. */
+static void check_manifest(void)
+{
+    char err[256], path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", g_dir);
+    json_value *m = json_parse_file(path, err, sizeof err);
+    if (!m) {
+        fail("%s: %s", path, err);
+        return;
+    }
+    const json_value *files = json_get(m, "files");
+    CHECK(files && files->type == JSON_OBJECT && files->len >= 40, "manifest: files missing");
+    for (size_t i = 0; files && files->type == JSON_OBJECT && i < files->len; i++) {
+        const char *rel = files->keys[i];
+        const json_value *e = &files->items[i];
+        snprintf(path, sizeof path, "%s/%s", g_dir, rel);
+        FILE *f = fopen(path, "rb");
+        long size = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0)
+            size = ftell(f);
+        if (f)
+            fclose(f);
+        double want = json_num(json_get(e, "bytes"), -1);
+        CHECK(size >= 0 && (double)size == want, "%s: %ld bytes, manifest says %.0f", rel, size,
+              want);
+        const json_value *shape = json_get(e, "shape");
+        const char *dt = json_str(json_get(e, "dtype"), NULL);
+        if (shape && dt && !strcmp(dt, "float32")) {
+            double n = 4;
+            for (size_t k = 0; k < json_len(shape); k++)
+                n *= json_num(json_at(shape, k), 0);
+            CHECK((double)size == n, "%s: %ld bytes for float32 shape (%.0f expected)", rel, size,
+                  n);
+        }
+    }
+    json_free(m);
+}
+
 static int run(void)
 {
     char err[256];
@@ -674,6 +712,7 @@ int main(void)
     }
     fclose(f);
     run();
+    check_manifest();
     printf("%d checks, %d failures\n", g_checks, g_fail);
     return g_fail ? 1 : 0;
 }

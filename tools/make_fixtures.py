@@ -562,8 +562,13 @@ def run(args):
             g = np.ascontiguousarray(u8[R * C].numpy().transpose(1, 2, 0))
             Image.fromarray(g, "RGB").save(os.path.join(out, f"images/{iname}.global.png"))
             files["global_png"] = f"images/{iname}.global.png"
-        # where the resized image sits in the canvas: the processor's size rule
+        # where the resized image sits in the canvas: the processor's own size rule
         w, h = rgb.size
+        from transformers.models.llama4 import image_processing_llama4_fast as ipf
+        res = torch.tensor(ipf.find_supported_resolutions(16, ipf.SizeDict(height=336, width=336)))
+        th, tw = [int(x) for x in ipf.get_best_fit((h, w), res)]
+        assert (th, tw) == (R * 336, C * 336)
+        nh, nw = ipf.get_max_res_without_distortion((h, w), (min(max(h, 336), th), min(max(w, 336), tw)))
         if iname == "tiny":  # (the others: bf16_lut[canvas], checked equal above)
             rel_pv = f"images/{iname}.pixel_values.bin"
             shp = save_f32(os.path.join(out, rel_pv), pv.float().numpy())
@@ -572,7 +577,8 @@ def run(args):
                     shape=shp, dtype="float32", layout="[tile][channel R,G,B][y][x]")
         image_info[iname] = {"input_png": rel, "mode": im.mode, "width": w, "height": h,
                              "grid_rows": R, "grid_cols": C, "n_tiles": n_tiles,
-                             "canvas_width": C * 336, "canvas_height": R * 336, **files}
+                             "canvas_width": C * 336, "canvas_height": R * 336,
+                             "resized_width": max(nw, 1), "resized_height": max(nh, 1), **files}
         man.add(rel, f"input image {w}x{h} {im.mode}, drawn by the script")
         man.add(files["canvas_png"], "8-bit canvas: the processor's resize (torchvision bilinear, "
                 "antialias, on uint8) pasted top-left, zero padding; tiles are its 336x336 blocks, row-major",
@@ -715,6 +721,20 @@ def run(args):
                      add_special_tokens=False, return_tensors="pt")
         ids = batch["input_ids"][0].tolist()
         assert ids[0] == BOS and ids.count(BOS) == 1
+        # the processor's layout is llama4-spec.md §4.1
+        want = []
+        for i in inames:
+            R, C = image_info[i]["grid_rows"], image_info[i]["grid_cols"]
+            blk = [IMG_START]
+            if R * C > 1:
+                for r in range(R):
+                    for c in range(C):
+                        blk += [PATCH] * 144 + ([1108] if c < C - 1 else [])
+                    blk.append(1109)
+            blk += [IMG] + [PATCH] * 144 + [IMG_END]
+            want += blk
+        start = ids.index(IMG_START)
+        assert ids[start:start + len(want)] == want, "image token layout differs from spec §4.1"
         assert ids.count(PATCH) == 144 * sum(pixel_values[i].shape[0] for i in inames)
         probe.reset()
         with torch.no_grad():
