@@ -89,10 +89,10 @@ INLINE void q80_family_core(int64_t n, int NR, float *s, const void *w, size_t w
     const herd_block_q8_0 *xb = x;
     const int64_t nb = n / 32;
     const size_t bsz = is_q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);
-    __m512 acc[HERD_VEC_DOT_MAX_NR];
+    __m512 acc[HERD_VEC_DOT_MAX_NR], acc2[HERD_VEC_DOT_MAX_NR];
     __m256 acc_t[HERD_VEC_DOT_MAX_NR];
     for (int r = 0; r < NR; r++) {
-        acc[r] = _mm512_setzero_ps();
+        acc[r] = acc2[r] = _mm512_setzero_ps();
         acc_t[r] = _mm256_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(15);
@@ -125,7 +125,10 @@ INLINE void q80_family_core(int64_t n, int NR, float *s, const void *w, size_t w
                 }
                 __m512i sum = _mm512_dpbusd_epi32(nsx[k], q, xv[k]);
                 __m512 scale = _mm512_permutexvar_ps(pair_idx(k), scz);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r]);
+                if (k & 1) /* two accumulators: the FMA latency chain halves */
+                    acc2[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc2[r]);
+                else
+                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r]);
             }
         }
     }
@@ -154,7 +157,7 @@ INLINE void q80_family_core(int64_t n, int NR, float *s, const void *w, size_t w
         }
     }
     for (int r = 0; r < NR; r++)
-        s[r] = _mm512_reduce_add_ps(acc[r]) + hsum256(acc_t[r]);
+        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], acc2[r])) + hsum256(acc_t[r]);
 }
 
 INLINE void q4_0_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
@@ -301,65 +304,31 @@ INLINE void q6_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
 
 /* ---- float types ------------------------------------------------------------------------ */
 
-INLINE void f32_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+/* Float kernels: single row (rows kernels call them row after row), four independent
+ * accumulators so the FMA latency is hidden; masked loads for the tail. */
+#define FLOAT_DOT_BODY(STEP, LOADW, LOADX, MACC)                                                 \
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;                    \
+    int64_t i = 0;                                                                               \
+    for (; i + 4 * (STEP) <= n; i += 4 * (STEP)) {                                               \
+        acc0 = MACC(acc0, LOADW(a + i, FULL), LOADX(b + i, FULL));                               \
+        acc1 = MACC(acc1, LOADW(a + i + (STEP), FULL), LOADX(b + i + (STEP), FULL));             \
+        acc2 = MACC(acc2, LOADW(a + i + 2 * (STEP), FULL), LOADX(b + i + 2 * (STEP), FULL));     \
+        acc3 = MACC(acc3, LOADW(a + i + 3 * (STEP), FULL), LOADX(b + i + 3 * (STEP), FULL));     \
+    }                                                                                            \
+    for (; i < n; i += (STEP)) {                                                                 \
+        MASK_T m = n - i >= (STEP) ? FULL : (MASK_T)((1ull << (n - i)) - 1);                     \
+        acc0 = MACC(acc0, LOADW(a + i, m), LOADX(b + i, m));                                     \
+    }                                                                                            \
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+
+INLINE __m512 load_f32x16(const float *p, __mmask16 m)
 {
-    const float *b = x;
-    __m512 acc[HERD_VEC_DOT_MAX_NR][2];
-    for (int r = 0; r < NR; r++)
-        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m512 x0 = _mm512_loadu_ps(b + i), x1 = _mm512_loadu_ps(b + i + 16);
-        for (int r = 0; r < NR; r++) {
-            const float *a = (const float *)((const char *)w + r * ws) + i;
-            acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(a), x0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(a + 16), x1, acc[r][1]);
-        }
-    }
-    if (i < n) { /* masked tail, up to 31 elements */
-        for (int part = 0; part < 2 && i < n; part++, i += 16) {
-            __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-            __m512 xv = _mm512_maskz_loadu_ps(m, b + i);
-            for (int r = 0; r < NR; r++) {
-                const float *a = (const float *)((const char *)w + r * ws) + i;
-                acc[r][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a), xv, acc[r][0]);
-            }
-        }
-    }
-    for (int r = 0; r < NR; r++)
-        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+    return _mm512_maskz_loadu_ps(m, p);
 }
 
 INLINE __m512 load_f16x16(const uint16_t *p, __mmask16 m)
 {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-}
-
-INLINE void f16_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
-{
-    const uint16_t *b = x;
-    __m512 acc[HERD_VEC_DOT_MAX_NR][2];
-    for (int r = 0; r < NR; r++)
-        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m512 x0 = load_f16x16(b + i, 0xFFFF), x1 = load_f16x16(b + i + 16, 0xFFFF);
-        for (int r = 0; r < NR; r++) {
-            const uint16_t *a = (const uint16_t *)((const char *)w + r * ws) + i;
-            acc[r][0] = _mm512_fmadd_ps(load_f16x16(a, 0xFFFF), x0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(load_f16x16(a + 16, 0xFFFF), x1, acc[r][1]);
-        }
-    }
-    for (; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        __m512 xv = load_f16x16(b + i, m);
-        for (int r = 0; r < NR; r++) {
-            const uint16_t *a = (const uint16_t *)((const char *)w + r * ws) + i;
-            acc[r][0] = _mm512_fmadd_ps(load_f16x16(a, m), xv, acc[r][0]);
-        }
-    }
-    for (int r = 0; r < NR; r++)
-        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
 }
 
 INLINE __m512 load_bf16x16(const uint16_t *p, __mmask16 m)
@@ -368,24 +337,35 @@ INLINE __m512 load_bf16x16(const uint16_t *p, __mmask16 m)
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
+INLINE __m512 fma_acc(__m512 acc, __m512 a, __m512 b)
+{
+    return _mm512_fmadd_ps(a, b, acc);
+}
+
+#define MASK_T __mmask16
+#define FULL ((__mmask16)0xFFFF)
+
+INLINE void f32_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    const float *a = w, *b = x;
+    FLOAT_DOT_BODY(16, load_f32x16, load_f32x16, fma_acc)
+}
+
+INLINE void f16_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
+{
+    const uint16_t *a = w, *b = x;
+    FLOAT_DOT_BODY(16, load_f16x16, load_f16x16, fma_acc)
+}
+
 /* BF16 without the BF16 extension: widen and FMA */
 INLINE void bf16_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
 {
-    const uint16_t *b = x;
-    __m512 acc[HERD_VEC_DOT_MAX_NR];
-    for (int r = 0; r < NR; r++)
-        acc[r] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        __m512 xv = load_bf16x16(b + i, m);
-        for (int r = 0; r < NR; r++) {
-            const uint16_t *a = (const uint16_t *)((const char *)w + r * ws) + i;
-            acc[r] = _mm512_fmadd_ps(load_bf16x16(a, m), xv, acc[r]);
-        }
-    }
-    for (int r = 0; r < NR; r++)
-        s[r] = _mm512_reduce_add_ps(acc[r]);
+    const uint16_t *a = w, *b = x;
+    FLOAT_DOT_BODY(16, load_bf16x16, load_bf16x16, fma_acc)
 }
+
+#undef MASK_T
+#undef FULL
 
 /* ---- Q4_0 / Q8_0 multi-row and tile kernels with a prepared activation ------------------ *
  *
@@ -519,8 +499,9 @@ INLINE void q8_0_row_groups(const uint8_t *row, int64_t ng, int NC, uint8_t *con
                 const uint8_t *p = prep[c] + g * PREP_GROUP_BYTES;
                 __m512i sum = _mm512_dpbusd_epi32(_mm512_load_si512(p + 256 + 64 * k), q,
                                                   _mm512_load_si512(p + 64 * k));
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
-                                         _mm512_permutexvar_ps(pair_idx(k), sc[c]), acc[c]);
+                acc[(k & 1) * TILE_NC + c] = _mm512_fmadd_ps(
+                    _mm512_cvtepi32_ps(sum), _mm512_permutexvar_ps(pair_idx(k), sc[c]),
+                    acc[(k & 1) * TILE_NC + c]);
             }
         }
     }
@@ -564,8 +545,8 @@ INLINE float q80_tail(const uint8_t *row, const herd_block_q8_0 *xb, int64_t b0,
                     prep_q80(xc[c] + g0 * 8, gn, prep[c], is_q4);                               \
                 for (int r = 0; r < nr; r++) {                                                  \
                     const uint8_t *row = (const uint8_t *)w + (size_t)r * ws + g0 * 8 * bsz;    \
-                    __m512 acc[TILE_NC];                                                        \
-                    for (int c = 0; c < TILE_NC; c++)                                           \
+                    __m512 acc[2 * TILE_NC]; /* Q8_0 uses both halves */                        \
+                    for (int c = 0; c < 2 * TILE_NC; c++)                                       \
                         acc[c] = _mm512_setzero_ps();                                           \
                     switch (ncb) {                                                              \
                     case 1: rowfn(row, gn, 1, prep, acc); break;                                \
@@ -574,7 +555,8 @@ INLINE float q80_tail(const uint8_t *row, const herd_block_q8_0 *xb, int64_t b0,
                     default: rowfn(row, gn, 4, prep, acc); break;                               \
                     }                                                                           \
                     for (int c = 0; c < ncb; c++)                                               \
-                        s[(size_t)(c0 + c) * ss + r] += _mm512_reduce_add_ps(acc[c]);           \
+                        s[(size_t)(c0 + c) * ss + r] +=                                         \
+                            _mm512_reduce_add_ps(_mm512_add_ps(acc[c], acc[TILE_NC + c]));      \
                 }                                                                               \
             }                                                                                   \
             if (ng * 8 < nb)                                                                    \
@@ -593,6 +575,123 @@ INLINE float q80_tail(const uint8_t *row, const herd_block_q8_0 *xb, int64_t b0,
 
 DEFINE_Q80_TILE(tile_q4_0_vbmi, 1, TARGET_VBMI, q4_0_row_groups)
 DEFINE_Q80_TILE(tile_q8_0_prep, 0, TARGET, q8_0_row_groups)
+
+/* ---- K-quant tile: each super-block unpacked once for up to 4 activation columns -------- */
+
+enum { KQ4, KQ5, KQ6 };
+
+INLINE void kq_row(int type, const uint8_t *row, int64_t nsb, int NC,
+                   const herd_block_q8_K *const *xc, float *out)
+{
+    const size_t bsz = type == KQ4 ? sizeof(herd_block_q4_K)
+                     : type == KQ5 ? sizeof(herd_block_q5_K) : sizeof(herd_block_q6_K);
+    const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
+    const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    __m512 acc[TILE_NC];
+    __m128 accm[TILE_NC];
+    for (int c = 0; c < NC; c++) {
+        acc[c] = _mm512_setzero_ps();
+        accm[c] = _mm_setzero_ps();
+    }
+    for (int64_t i = 0; i < nsb; i++, row += bsz) {
+        __m512i qv[4], scv[4];
+        __m128i mins16 = _mm_setzero_si128();
+        __m256i sc16 = _mm256_setzero_si256();
+        float d, dmin = 0;
+        if (type == KQ6) {
+            const herd_block_q6_K *a = (const herd_block_q6_K *)row;
+            sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->sc));
+            __m512i scz = _mm512_castsi256_si512(sc16);
+            for (int h = 0; h < 2; h++) {
+                __m512i L = _mm512_loadu_si512(a->ql + 64 * h);
+                __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a->qh + 32 * h)));
+                qv[2 * h] = _mm512_or_si512(_mm512_and_si512(L, m4),
+                                            _mm512_and_si512(_mm512_sllv_epi64(H, shl), m30));
+                qv[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                                _mm512_and_si512(_mm512_srlv_epi64(H, shr), m30));
+                scv[2 * h] = _mm512_permutexvar_epi16(quad_idx16(2 * h), scz);
+                scv[2 * h + 1] = _mm512_permutexvar_epi16(quad_idx16(2 * h + 1), scz);
+            }
+            d = h2f(a->d);
+        } else {
+            const herd_block_q4_K *a = (const herd_block_q4_K *)row;
+            const uint8_t *q = type == KQ5 ? ((const herd_block_q5_K *)row)->q : a->q;
+            __m256i sm16 = k_scales16(a->sc);
+            mins16 = _mm256_extracti128_si256(sm16, 1);
+            __m512i scz = _mm512_castsi256_si512(sm16);
+            __m512i hb = _mm512_setzero_si512();
+            if (type == KQ5)
+                hb = _mm512_broadcast_i64x4(
+                    _mm256_loadu_si256((const __m256i *)((const herd_block_q5_K *)row)->qh));
+            for (int k = 0; k < 4; k++) {
+                __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 32 * k)));
+                v = _mm512_and_si512(_mm512_srlv_epi64(v, shift), m4);
+                if (type == KQ5) {
+                    __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * k))),
+                                                     _mm256_set1_epi8((char)(1 << (2 * k + 1))), 1);
+                    v = _mm512_mask_add_epi8(v, _mm512_test_epi8_mask(hb, bit), v, sixteen);
+                }
+                qv[k] = v;
+                scv[k] = _mm512_permutexvar_epi16(sub_pair_idx16(k), scz);
+            }
+            d = h2f(a->d);
+            dmin = h2f(a->dmin);
+        }
+        for (int c = 0; c < NC; c++) {
+            const herd_block_q8_K *b = xc[c] + i;
+            __m512i sumi;
+            if (type == KQ6) {
+                __m256i off = _mm256_slli_epi32(
+                    _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b->bsums)), 5);
+                sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), off));
+            } else {
+                __m128i bs8 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)b->bsums),
+                                             _mm_loadu_si128((const __m128i *)(b->bsums + 8)));
+                __m128i mp = _mm_madd_epi16(mins16, bs8);
+                accm[c] = _mm_fmadd_ps(_mm_set1_ps(b->d * dmin), _mm_cvtepi32_ps(mp), accm[c]);
+                sumi = _mm512_setzero_si512();
+            }
+            for (int k = 0; k < 4; k++)
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(qv[k], _mm512_loadu_si512(b->q + 64 * k)),
+                                           scv[k]);
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(b->d * d), _mm512_cvtepi32_ps(sumi), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++)
+        out[c] = _mm512_reduce_add_ps(acc[c]) - hsum128(accm[c]);
+}
+
+#define DEFINE_KQ_TILE(name, type, bsize)                                                       \
+    static TARGET void name(int64_t n, int nr, int nc, float *s, size_t ss, const void *w,     \
+                            size_t ws, const void *x, size_t xs)                               \
+    {                                                                                           \
+        const int64_t nsb = n / HERD_QK_K;                                                      \
+        for (int c0 = 0; c0 < nc; c0 += TILE_NC) {                                              \
+            const int ncb = nc - c0 < TILE_NC ? nc - c0 : TILE_NC;                              \
+            const herd_block_q8_K *xc[TILE_NC];                                                 \
+            for (int c = 0; c < ncb; c++)                                                       \
+                xc[c] = (const herd_block_q8_K *)((const char *)x + (size_t)(c0 + c) * xs);     \
+            for (int r = 0; r < nr; r++) {                                                      \
+                const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;                       \
+                float out[TILE_NC];                                                             \
+                switch (ncb) {                                                                  \
+                case 1: kq_row(type, row, nsb, 1, xc, out); break;                              \
+                case 2: kq_row(type, row, nsb, 2, xc, out); break;                              \
+                case 3: kq_row(type, row, nsb, 3, xc, out); break;                              \
+                default: kq_row(type, row, nsb, 4, xc, out); break;                             \
+                }                                                                               \
+                for (int c = 0; c < ncb; c++)                                                   \
+                    s[(size_t)(c0 + c) * ss + r] = out[c];                                      \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+DEFINE_KQ_TILE(tile_q4_K_cols, KQ4, sizeof(herd_block_q4_K))
+DEFINE_KQ_TILE(tile_q5_K_cols, KQ5, sizeof(herd_block_q5_K))
+DEFINE_KQ_TILE(tile_q6_K_cols, KQ6, sizeof(herd_block_q6_K))
 
 /* ---- dot / rows / tile entry points ----------------------------------------------------- */
 
@@ -615,25 +714,30 @@ DEFINE_ENTRY(q5_K, TARGET)
 DEFINE_ENTRY(q6_K, TARGET)
 
 /* BF16 with vdpbf16ps: 32 products per instruction */
+#define MASK_T __mmask32
+#define FULL ((__mmask32)0xFFFFFFFFu)
+
+static inline __attribute__((always_inline)) TARGET_BF16 __m512i load_bf16x32(const uint16_t *p,
+                                                                            __mmask32 m)
+{
+    return _mm512_maskz_loadu_epi16(m, p);
+}
+
+static inline __attribute__((always_inline)) TARGET_BF16 __m512 dpbf16_acc(__m512 acc, __m512i a,
+                                                                         __m512i b)
+{
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+}
+
 static inline __attribute__((always_inline)) TARGET_BF16 void
 bf16dp_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
 {
-    const uint16_t *b = x;
-    __m512 acc[HERD_VEC_DOT_MAX_NR];
-    for (int r = 0; r < NR; r++)
-        acc[r] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 32) {
-        __mmask32 m = n - i >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (n - i)) - 1);
-        __m512i xv = _mm512_maskz_loadu_epi16(m, b + i);
-        for (int r = 0; r < NR; r++) {
-            const uint16_t *a = (const uint16_t *)((const char *)w + r * ws) + i;
-            __m512i av = _mm512_maskz_loadu_epi16(m, a);
-            acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)av, (__m512bh)xv);
-        }
-    }
-    for (int r = 0; r < NR; r++)
-        s[r] = _mm512_reduce_add_ps(acc[r]);
+    const uint16_t *a = w, *b = x;
+    FLOAT_DOT_BODY(32, load_bf16x32, load_bf16x32, dpbf16_acc)
 }
+
+#undef MASK_T
+#undef FULL
 
 DEFINE_ENTRY(bf16dp, TARGET_BF16)
 
@@ -744,6 +848,9 @@ void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16, int has_vbmi)
     SET(Q4_K, q4_K)
     SET(Q5_K, q5_K)
     SET(Q6_K, q6_K)
+    k->tile[HERD_TYPE_Q4_K] = tile_q4_K_cols;
+    k->tile[HERD_TYPE_Q5_K] = tile_q5_K_cols;
+    k->tile[HERD_TYPE_Q6_K] = tile_q6_K_cols;
     k->rows[HERD_TYPE_Q8_0] = tile_q8_0_prep_rows;
     k->tile[HERD_TYPE_Q8_0] = tile_q8_0_prep;
     if (has_vbmi) {
