@@ -43,8 +43,18 @@ void oh_begin(oh *h)
 static void free_case(oh *h)
 {
     for (int i = 0; i < h->n_in; i++) {
+        herd_tensor *t = h->in[i].t;
         if (h->in[i].buf)
             h->be->iface->buffer_free(h->be, h->in[i].buf);
+        /* buffers weights_upload made: each distinct one once */
+        if (t->kind == HERD_TENSOR_WEIGHT && t->buf) {
+            bool first = true;
+            for (int j = 0; j < i; j++)
+                if (h->in[j].t->kind == HERD_TENSOR_WEIGHT && h->in[j].t->buf == t->buf)
+                    first = false;
+            if (first)
+                h->be->iface->buffer_free(h->be, t->buf);
+        }
         free(h->in[i].host);
     }
     h->n_in = 0;

@@ -7,6 +7,13 @@
  * the inputs. Error metric: max |got - ref| / max(max |ref|, 1e-6) over the output ("normalized
  * max error"); I32 outputs must match exactly. With a second backend (`be2`), the same graph is
  * run again there and must give bit-identical output (used for 1 vs 2 CPU threads).
+ *
+ * Contract for GPU backends: inputs are STATE tensors bound with tensor_bind to one buffer each
+ * and filled with tensor_set; weights are WEIGHT tensors with host `data` (like the mmap) passed
+ * to weights_upload before every run (fresh tensor structs each case). After a case the harness
+ * frees each distinct t->buf that weights_upload left on its weight tensors (buffer_free).
+ * The output is read with tensor_get, also when it is a view (in-place SET_ROWS / KV_STORE
+ * return a view of their destination).
  */
 #pragma once
 

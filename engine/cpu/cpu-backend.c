@@ -17,7 +17,8 @@
 #include "../quant.h"
 #include "threadpool.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* ifunc resolvers run before the sanitizer runtimes are up: TSan crashes in them */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SIMD_CLONES
@@ -531,7 +532,8 @@ static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int n
     const herd_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *out = n->out;
     const int64_t hd = q->ne[0], Hq = q->ne[1], T = q->ne[2], Hkv = k->ne[1];
     const int64_t G = Hq / Hkv;
-    const int mask = n->ip[0], C = n->ip[1], nkv = n->ip[2], R = n->ip[3] > 0 ? n->ip[3] : (int)k->ne[2];
+    const int mask = n->ip[0], C = n->ip[1], nkv = n->ip[2];
+    const int R = n->ip[3] > 0 ? n->ip[3] : (int)k->ne[2];
     const int32_t *qpos = n->src[3] ? host(n->src[3]) : NULL;
     const char *qb = host(q), *kb = host(k), *vb = host(v);
     char *ob = host(out);

@@ -15,7 +15,7 @@ typedef struct herd_threadpool herd_threadpool;
 /* fn(ctx, ith, nth): ith in 0..nth-1; ith 0 is the calling thread. */
 typedef void (*herd_task_fn)(void *ctx, int ith, int nth);
 
-/* n_threads <= 0: the number of online CPUs. NULL if threads could not be created. */
+/* n_threads <= 0: herd_cpu_count(). NULL if threads could not be created. */
 herd_threadpool *herd_threadpool_new(int n_threads);
 void herd_threadpool_free(herd_threadpool *tp);
 int herd_threadpool_size(const herd_threadpool *tp);
@@ -26,5 +26,5 @@ void herd_threadpool_run(herd_threadpool *tp, herd_task_fn fn, void *ctx);
 /* Barrier for the threads of the current run (call from every thread or none). */
 void herd_threadpool_barrier(herd_threadpool *tp);
 
-/* Number of online CPUs (>= 1). */
+/* Number of CPUs this process may run on (affinity mask; >= 1). */
 int herd_cpu_count(void);
