@@ -50,6 +50,8 @@ static herd_status engine_load(void *impl, const char *model_path, const char *m
     LoadCtx lc = { eb, progress, user };
     herd_model_params mp = herd_model_default_params();
     mp.n_threads = eb->cfg.n_threads;
+    mp.backend = (herd_backend_kind)eb->cfg.backend;
+    mp.device = eb->cfg.device;
     mp.progress = load_progress;
     mp.progress_data = &lc;
     herd_model *m = herd_model_load(model_path, &mp, err);

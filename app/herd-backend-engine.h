@@ -12,6 +12,8 @@ G_BEGIN_DECLS
 typedef struct herd_engine_backend_config {
     int n_threads; /* CPU threads; 0 = all cores */
     int n_ctx;     /* context tokens; 0 = min(model maximum, 8192) */
+    int backend;   /* a herd_backend_kind (engine/backend.h); 0 = AUTO */
+    int device;    /* GPU index */
 } herd_engine_backend_config;
 
 /* config NULL: defaults. */

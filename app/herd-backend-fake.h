@@ -28,7 +28,7 @@ typedef struct herd_fake_backend_report {
     char   last_prompt[4096];     /* the last request's turns as "role: text [n images]\n" */
 } herd_fake_backend_report;
 
-HerdBackend herd_fake_backend_new       (const herd_fake_backend_config *config);
+HerdBackend  herd_fake_backend_new       (const herd_fake_backend_config *config);
 /* Safe from any thread; b must be a fake backend. */
 void         herd_fake_backend_get_report(const HerdBackend *b, herd_fake_backend_report *out);
 /* The whole scripted answer (all pieces joined); free with g_free. */

@@ -37,14 +37,15 @@ typedef struct HerdBackendSampling {
 
 typedef struct HerdBackendRequest {
     const HerdBackendTurn *turns; /* the conversation so far, oldest first */
-    size_t                   n_turns;
+    size_t                 n_turns;
     HerdBackendSampling    sampling;
 } HerdBackendRequest;
 
 typedef struct HerdBackendCallbacks {
     /* Prefill progress in prompt tokens. */
     bool (*prompt_progress)(int done, int total, void *user);
-    /* One decoded piece of the answer: whole UTF-8 characters, not NUL-terminated. */
+    /* One decoded piece of the answer: whole UTF-8 characters (possibly empty), not
+     * NUL-terminated. */
     bool (*piece)(const char *text, size_t len, void *user);
     void *user;
 } HerdBackendCallbacks;
@@ -70,7 +71,7 @@ typedef struct HerdBackendVTable {
 
 typedef struct HerdBackend {
     const HerdBackendVTable *vt;
-    void                      *impl;
+    void                    *impl;
 } HerdBackend;
 
 G_END_DECLS

@@ -281,3 +281,20 @@ HerdMessage *herd_conversation_begin_reply(HerdConversation *self, const char *m
     gint64 id = herd_store_append_message(self->store, self->id, &rec, error);
     return id ? append_saved(self, id, error) : NULL;
 }
+
+gboolean herd_conversation_remove_message(HerdConversation *self, HerdMessage *msg, GError **error)
+{
+    g_return_val_if_fail(HERD_IS_CONVERSATION(self) && HERD_IS_MESSAGE(msg), FALSE);
+    guint pos;
+    if (!g_ptr_array_find(self->messages, msg, &pos)) {
+        g_set_error(error, HERD_STORE_ERROR, HERD_STORE_ERROR_NOT_FOUND,
+                    "the message is not in this conversation");
+        return FALSE;
+    }
+    if (!herd_store_delete_message(self->store, herd_message_get_id(msg), error))
+        return FALSE;
+    g_ptr_array_remove_index(self->messages, pos);
+    g_list_model_items_changed(G_LIST_MODEL(self), pos, 1, 0);
+    g_object_notify_by_pspec(G_OBJECT(self), props[PROP_N_ITEMS]);
+    return TRUE;
+}

@@ -38,6 +38,11 @@ HerdMessage      *herd_conversation_add_message (HerdConversation *self, HerdMes
                                                  const char *text,
                                                  const HerdMessageImage *images, guint n_images,
                                                  GError **error);
+/* Deletes msg from the store (with image files nothing else uses) and from the model, e.g. to
+ * regenerate the last answer. Don't remove a reply a worker is still writing: stop it and wait
+ * for "finished" first. */
+gboolean          herd_conversation_remove_message(HerdConversation *self, HerdMessage *msg,
+                                                   GError **error);
 /* Saves and appends an empty assistant message in state STREAMING (the worker fills it). */
 HerdMessage      *herd_conversation_begin_reply (HerdConversation *self, const char *model,
                                                  const char *sampling_json, GError **error);

@@ -27,6 +27,7 @@ static char *reference(const char *prompt, int *n_prompt, gboolean *hit_eos)
 {
     herd_error err = { 0 };
     herd_model_params mp = herd_model_default_params();
+    mp.backend = HERD_BACKEND_CPU; /* GPU drivers leak at unload under LSan; parity is CPU */
     herd_model *m = herd_model_load(model_path, &mp, &err);
     g_assert_nonnull(m);
     herd_session_params sp = herd_session_default_params();
@@ -114,7 +115,7 @@ static void test_engine(void)
     g_assert_no_error(e);
     HerdConversation *conv = herd_conversation_new(store, "engine", &e);
     g_assert_nonnull(herd_conversation_add_message(conv, HERD_MESSAGE_ROLE_USER, "Tell me about llamas.", NULL, 0, &e));
-    herd_engine_backend_config cfg = { 0, 512 };
+    herd_engine_backend_config cfg = { 0, 512, HERD_BACKEND_CPU, 0 };
     HerdWorker *w = herd_worker_new(herd_engine_backend_new(&cfg), store);
     Watch wt = { 0 };
     g_signal_connect(w, "load-progress", G_CALLBACK(on_load_progress), &wt);

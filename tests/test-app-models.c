@@ -124,6 +124,25 @@ static void test_conversation(void)
     g_assert_true(herd_conversation_set_pinned(c, TRUE, &e));
     g_assert_no_error(e);
 
+    /* Remove and re-add a reply (regenerate). */
+    HerdMessage *tmp = herd_conversation_begin_reply(c, NULL, NULL, &e);
+    gint64 tmp_id = herd_message_get_id(tmp);
+    guint before = ch.n;
+    g_assert_true(herd_conversation_remove_message(c, tmp, &e));
+    g_assert_no_error(e);
+    g_assert_cmpuint(ch.n, ==, before + 1);
+    g_assert_cmpuint(ch.last_pos, ==, 2);
+    g_assert_cmpuint(ch.last_removed, ==, 1);
+    g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(c)), ==, 2);
+    g_assert_null(herd_store_get_message(store, tmp_id, &e));
+    g_assert_error(e, HERD_STORE_ERROR, HERD_STORE_ERROR_NOT_FOUND);
+    g_clear_error(&e);
+    HerdMessage *stranger = herd_message_new(HERD_MESSAGE_ROLE_USER, "not here");
+    g_assert_false(herd_conversation_remove_message(c, stranger, &e));
+    g_assert_error(e, HERD_STORE_ERROR, HERD_STORE_ERROR_NOT_FOUND);
+    g_clear_error(&e);
+    g_assert_finalize_object(stranger);
+
     /* Loading gives the same model. */
     HerdConversation *c2 = herd_conversation_load(store, herd_conversation_get_id(c), &e);
     g_assert_no_error(e);

@@ -318,9 +318,24 @@ static void test_recovery_and_too_new(Fixture *f, gconstpointer data)
     g_clear_error(&e);
 }
 
+/* NULL path: $XDG_DATA_HOME/herd/herd.db (GLib's test mode points it at a fresh folder). */
+static void test_default_path(void)
+{
+    GError *e = NULL;
+    HerdStore *s = herd_store_open(NULL, &e);
+    g_assert_no_error(e);
+    g_autofree char *expect = g_build_filename(g_get_user_data_dir(), "herd", "herd.db", NULL);
+    g_autofree char *images = g_build_filename(g_get_user_data_dir(), "herd", "images", NULL);
+    g_assert_cmpstr(herd_store_get_path(s), ==, expect);
+    g_assert_cmpstr(herd_store_get_images_dir(s), ==, images);
+    g_assert_true(g_file_test(expect, G_FILE_TEST_IS_REGULAR));
+    g_assert_finalize_object(s);
+}
+
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
+    g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+    g_test_add_func("/store/default-path", test_default_path);
 #define ADD(name, fn) g_test_add("/store/" name, Fixture, NULL, setup, fn, teardown)
     ADD("open", test_open_pragmas);
     ADD("crud", test_crud);
