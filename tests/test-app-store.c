@@ -201,6 +201,9 @@ static void test_search(Fixture *f, gconstpointer data)
     g_assert_cmpuint(search_n(f->store, "creme", c), ==, 1);        /* diacritics folded (FTS5) */
     g_assert_cmpuint(search_n(f->store, "\"quotes\"", c), ==, 1);   /* quotes can't break FTS syntax */
     g_assert_cmpuint(search_n(f->store, "AND OR NOT (", 0), ==, 0);
+    const char *odd[] = { "*", "-", "\"", "^", "NEAR(", ":", "'", "\\", "🦙", "a\"b" };
+    for (guint i = 0; i < G_N_ELEMENTS(odd); i++)
+        search_n(f->store, odd[i], 0); /* no SQL/FTS syntax error */
     g_assert_cmpuint(search_n(f->store, "", 0), ==, 3);
     g_assert_cmpuint(search_n(f->store, "   ", 0), ==, 3);
 

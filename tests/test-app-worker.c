@@ -232,9 +232,11 @@ static void run_stop(Fixture *f, gboolean ignore_cancel)
     g_assert_cmpint(rep.n_pieces_after_cancel, <=, 1);
     guint n_final = (guint)strlen(text) / 6;
     guint n_seen = wt.pieces_seen_at_stop / 6;
-    /* Pieces already made but not yet delivered when Stop was pressed still count. */
+    /* Pieces already made but not yet delivered when Stop was pressed still count; the one
+     * made after it (if any) is dropped. */
     g_assert_cmpuint(n_final, >=, n_seen);
-    g_assert_cmpuint(n_final, <=, n_seen + 2);
+    g_assert_cmpuint(n_final, <=, (guint)rep.n_pieces_emitted);
+    g_assert_cmpuint((guint)rep.n_pieces_emitted - n_final, <=, 1);
     g_assert_cmpuint(n_final, <, 400);
     double latency_ms = (double)(wt.t_finished - wt.t_stop) / 1000.0;
     g_test_message("stop (%s): seen %u pieces at stop, %u kept, %d emitted after cancel, "
@@ -464,12 +466,12 @@ static void test_main_loop_not_blocked(Fixture *f, gconstpointer data)
     printf("# longest main-loop gap: %.2f ms\n", (double)t.max_gap / 1000.0);
     /* Each iteration does one text append: the loop must stay responsive (generous bound for
      * loaded CI machines and sanitizers; a blocked loop shows the whole generation). */
-    g_assert_cmpint(t.max_gap, <, 100 * 1000);
+    g_assert_cmpint(t.max_gap, <, 250 * 1000);
     g_assert_finalize_object(w);
 }
 
-/* A main loop that is busy elsewhere for 300 ms gets the pieces of that time in one batch,
- * not one idle callback per piece. */
+/* A main loop that was busy elsewhere while the pieces came gets them in one batch, not one
+ * idle callback per piece. */
 static void test_coalescing(Fixture *f, gconstpointer data)
 {
     const guint n = 3000;
@@ -484,15 +486,21 @@ static void test_coalescing(Fixture *f, gconstpointer data)
     GError *e = NULL;
     HerdMessage *reply = herd_worker_generate(w, f->conv, NULL, &e);
     g_signal_connect(reply, "notify::text", G_CALLBACK(on_text_notify), &wt);
-    g_usleep(300000);
+    /* The main loop is busy elsewhere until the worker has produced everything. */
+    herd_fake_backend_report rep = { 0 };
+    for (int i = 0; i < 10000 && rep.n_pieces_emitted < (int)n; i++) {
+        g_usleep(1000);
+        herd_fake_backend_get_report(&be, &rep);
+    }
+    g_assert_cmpint(rep.n_pieces_emitted, ==, n);
     wait_for(&wt.finished, 20000);
     guint n_dispatch, n_applied;
     herd_worker_get_counters(w, &n_dispatch, &n_applied);
     g_test_message("coalescing: %u pieces applied in %u batches, %u text notifies", n_applied,
                    n_dispatch, wt.n_text_notify);
     g_assert_cmpuint(n_applied, ==, n);
-    g_assert_cmpuint(n_dispatch, <=, 3);
-    g_assert_cmpuint(wt.n_text_notify, <=, 4); /* batches + the final set_text (a no-op) */
+    g_assert_cmpuint(n_dispatch, <=, 2);
+    g_assert_cmpuint(wt.n_text_notify, <=, 2);
     g_assert_cmpstr(herd_message_get_text(reply), ==, expect);
     g_assert_cmpstr(wt.pieces->str, ==, expect);
     watch_clear(&wt);
