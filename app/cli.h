@@ -20,3 +20,4 @@ int cli_run(int argc, char **argv);
 int cli_logits(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_membw(int argc, char **argv);
+int cli_devices(int argc, char **argv);

@@ -3,12 +3,64 @@
 
 #include <stdio.h>
 
+#include <string.h>
+
 #ifdef HERD_HAVE_VULKAN
 herd_backend *herd_backend_vulkan_init(int device, herd_error *err);
+int herd_vulkan_list_devices(char names[][256], int max);
 #endif
 #ifdef HERD_HAVE_CUDA
 herd_backend *herd_backend_cuda_init(int device, herd_error *err);
+int herd_cuda_list_devices(char names[][256], int max);
 #endif
+
+bool herd_backend_built(herd_backend_kind kind)
+{
+    switch (kind) {
+    case HERD_BACKEND_AUTO:
+    case HERD_BACKEND_CPU: return true;
+#ifdef HERD_HAVE_VULKAN
+    case HERD_BACKEND_VULKAN: return true;
+#endif
+#ifdef HERD_HAVE_CUDA
+    case HERD_BACKEND_CUDA: return true;
+#endif
+    default: return false;
+    }
+}
+
+int herd_backend_list_devices(herd_backend_kind kind, char names[][256], int max)
+{
+    if (max <= 0)
+        return 0;
+    switch (kind) {
+    case HERD_BACKEND_AUTO:
+    case HERD_BACKEND_CPU: {
+        FILE *f = fopen("/proc/cpuinfo", "r");
+        char line[512];
+        snprintf(names[0], 256, "CPU");
+        while (f && fgets(line, sizeof line, f)) {
+            char *c = strchr(line, ':');
+            if (!strncmp(line, "model name", 10) && c) {
+                c += 2;
+                c[strcspn(c, "\n")] = '\0';
+                snprintf(names[0], 256, "%s", c);
+                break;
+            }
+        }
+        if (f)
+            fclose(f);
+        return 1;
+    }
+#ifdef HERD_HAVE_VULKAN
+    case HERD_BACKEND_VULKAN: return herd_vulkan_list_devices(names, max);
+#endif
+#ifdef HERD_HAVE_CUDA
+    case HERD_BACKEND_CUDA: return herd_cuda_list_devices(names, max);
+#endif
+    default: return 0;
+    }
+}
 
 herd_backend *herd_backend_init(const herd_backend_params *p, herd_error *err)
 {

@@ -47,6 +47,11 @@ typedef struct herd_tensor {
     size_t view_offs;
     int32_t node;       /* index of the producing node in its graph, -1 if none */
     char name[48];
+    /* Synthetic weights (benchmarks): a WEIGHT with data == NULL and synth_seed != 0 is filled
+     * by weights_upload with random values from this seed on the device (same scale conventions
+     * as model.c's host generator: values ~ 1.7·U(-a, a), a = 1/sqrt(ne[0]), valid f16 block
+     * scales). Only backends that can (CUDA) get such tensors; 0 = none. */
+    uint64_t synth_seed;
 } herd_tensor;
 
 typedef enum herd_op {
@@ -265,6 +270,12 @@ bool herd_backend_profile_get(herd_backend *be, herd_op_profile *out, bool reset
 void herd_backend_profile_report(herd_backend *be, FILE *f);
 const char *herd_backend_kind_name(herd_backend_kind k);
 int herd_backend_kind_from_name(const char *name); /* -1 if unknown */
+
+/* Devices a backend kind can use (GPU names; the CPU model for CPU). Returns how many were
+ * written to names (0 when the kind is not built or finds none). */
+int herd_backend_list_devices(herd_backend_kind kind, char names[][256], int max);
+/* Whether a backend kind is compiled into this build. */
+bool herd_backend_built(herd_backend_kind kind);
 
 /* The CPU backend (always built). */
 herd_backend *herd_backend_cpu_init(int n_threads, herd_error *err);
