@@ -106,6 +106,12 @@ herd_backend *herd_backend_init_auto(const herd_backend_params *p, char *note, s
         static const herd_backend_kind order[] = { HERD_BACKEND_CUDA, HERD_BACKEND_VULKAN };
         for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
             q.kind = order[i];
+            char names[4][256];
+            int n = herd_backend_list_devices(q.kind, names, 4);
+            /* a Vulkan implementation that runs on the CPU (lavapipe) is slower than ours:
+             * auto only picks real GPUs ("[cpu" is how herd_vulkan_list_devices tags them) */
+            if (n <= q.device || strstr(names[q.device], "[cpu"))
+                continue;
             herd_error e = { 0 };
             herd_backend *be = herd_backend_init(&q, &e);
             if (be)
