@@ -45,6 +45,29 @@ float ld_f16(addr_t a) { return unpackHalf2x16(ld16(a)).x; }
 float ld_bf16(addr_t a) { return uintBitsToFloat(ld16(a) << 16); }
 int ld_i8(addr_t a) { return int(ld8(a) << 24) >> 24; }
 
+/* IEEE binary16 bits of f, rounded to nearest even like the CPU's herd_f32_to_f16 (the GLSL
+ * packHalf2x16 leaves the rounding to the implementation). */
+uint f32_to_f16_bits(float f)
+{
+    uint u = floatBitsToUint(f);
+    uint s = (u >> 16) & 0x8000u;
+    uint a = u & 0x7fffffffu;
+    if (a > 0x7f800000u)
+        return s | 0x7e00u;
+    if (a >= 0x477ff000u)
+        return s | 0x7c00u;
+    if (a >= 0x38800000u) {
+        a += 0xfffu + ((a >> 13) & 1u);
+        return s | ((a - 0x38000000u) >> 13);
+    }
+    return s | uint(roundEven(uintBitsToFloat(a) * 16777216.0));
+}
+
+uint pack_f16x2(float lo, float hi)
+{
+    return f32_to_f16_bits(lo) | (f32_to_f16_bits(hi) << 16);
+}
+
 /* Flattened workgroup index: the host splits large counts over x (<= 65535) and y. */
 uint wg_index()
 {

@@ -68,7 +68,7 @@ void main()
         return;
     float v0 = src_at(unflat(2 * i));
     float v1 = 2 * i + 1 < p.n ? src_at(unflat(2 * i + 1)) : 0.0;
-    UBuf(p.d).v[i] = packHalf2x16(vec2(v0, v1));
+    UBuf(p.d).v[i] = pack_f16x2(v0, v1);
 #else
     if (i >= p.n)
         return;

@@ -32,7 +32,7 @@ void main()
     addr_t row = p.dst + uint64_t(slot) * p.d_nb2 + uint64_t(hh) * p.d_nb1;
     FBuf s = FBuf(p.src + 4 * ((uint64_t(t) * p.ne1 + hh) * p.ne0));
 #ifdef KV_F16
-    UBuf(row + 4 * e).v[0] = packHalf2x16(vec2(s.v[2 * e], s.v[2 * e + 1]));
+    UBuf(row + 4 * e).v[0] = pack_f16x2(s.v[2 * e], s.v[2 * e + 1]);
 #else
     FBuf(row + 4 * e).v[0] = s.v[e];
 #endif

@@ -6,7 +6,8 @@
  * (inputs change through tensor_set only) resubmits the same command buffer. A barrier goes
  * before a dispatch only when it reads or writes memory that a dispatch since the last barrier
  * wrote (or writes memory one of them read), so independent nodes (q/k/v projections, gate/up)
- * may overlap on the GPU. With profiling on, every dispatch is fenced by a barrier and timed.
+ * may overlap on the GPU. With profiling on, every dispatch is fenced by a barrier and timed with
+ * GPU timestamps (herd_backend_profile_get / _report).
  */
 #include "herd-vulkan.h"
 #include "vk-internal.h"
@@ -41,6 +42,7 @@ static void vk_free(herd_backend *be)
         herd_vk_buffer_free(vk, vk->staging);
         herd_vk_buffer_free(vk, vk->arena);
         herd_vk_buffer_free(vk, vk->consts);
+        herd_vk_buffer_free(vk, vk->scratch);
         herd_vk_pipelines_free(vk);
     }
     free(vk->owned);
@@ -73,6 +75,10 @@ static void vk_buffer_free(herd_backend *be, herd_buffer *buf)
     herd_vk *vk = VK(be);
     vkDeviceWaitIdle(vk->dev);
     vk->n_recorded = 0; /* addresses may be reused */
+    /* a weight buffer weights_upload made: the caller frees it, we no longer own it */
+    for (int i = 0; i < vk->n_owned; i++)
+        if (vk->owned[i] == buf)
+            vk->owned[i--] = vk->owned[--vk->n_owned];
     herd_vk_buffer_free(vk, buf);
 }
 
@@ -165,18 +171,11 @@ static herd_status tensor_range(herd_vk *vk, const herd_tensor *t, range *out, h
     return st;
 }
 
-/* decides whether node n needs a barrier before it and records its accesses */
-static herd_status track(herd_vk *vk, tracker *tr, const herd_node *n, bool *barrier,
+/* decides whether a dispatch reading rd[] and writing wr needs a barrier before it, and records
+ * its accesses */
+static herd_status track(tracker *tr, const range *rd, int nrd, range wr, bool *barrier,
                          herd_error *err)
 {
-    range rd[HERD_MAX_SRC], wr;
-    int nrd = 0;
-    herd_status st = tensor_range(vk, n->out, &wr, err);
-    for (int j = 0; j < HERD_MAX_SRC && !st; j++)
-        if (n->src[j])
-            st = tensor_range(vk, n->src[j], &rd[nrd++], err);
-    if (st)
-        return st;
     bool need = overlaps(tr->w, tr->nw, wr) || overlaps(tr->r, tr->nr, wr);
     for (int j = 0; j < nrd && !need; j++)
         need = overlaps(tr->w, tr->nw, rd[j]);
@@ -199,6 +198,55 @@ static herd_status track(herd_vk *vk, tracker *tr, const herd_node *n, bool *bar
     for (int j = 0; j < nrd; j++)
         tr->r[tr->nr++] = rd[j];
     return HERD_OK;
+}
+
+/* the ranges a node reads (its sources, plus `extra` if extra.hi > 0) and writes */
+static herd_status node_ranges(herd_vk *vk, const herd_node *n, range extra, range *rd, int *nrd,
+                               range *wr, herd_error *err)
+{
+    herd_status st = tensor_range(vk, n->out, wr, err);
+    *nrd = 0;
+    for (int j = 0; j < HERD_MAX_SRC && !st; j++)
+        if (n->src[j])
+            st = tensor_range(vk, n->src[j], &rd[(*nrd)++], err);
+    if (extra.hi > extra.lo)
+        rd[(*nrd)++] = extra;
+    return st;
+}
+
+/* rounded-activation slots: which copy of which tensor each holds */
+typedef struct act_slot {
+    bool valid;
+    const char *kind;
+    range src;
+    int64_t ne[HERD_MAX_DIMS];
+    size_t nb[HERD_MAX_DIMS];
+} act_slot;
+
+static bool slot_matches(const act_slot *s, const char *kind, range src, const herd_tensor *x)
+{
+    return s->valid && s->kind == kind && s->src.lo == src.lo && s->src.hi == src.hi &&
+           !memcmp(s->ne, x->ne, sizeof s->ne) && !memcmp(s->nb, x->nb, sizeof s->nb);
+}
+
+static herd_status ensure_scratch(herd_vk *vk, herd_graph *g, herd_error *err)
+{
+    size_t need = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        size_t b;
+        if (herd_vk_act_kind(vk, &g->nodes[i], &b) && b > need)
+            need = b;
+    }
+    need = (need + 255) & ~(size_t)255;
+    if (need == 0 || (vk->scratch && vk->slot_size >= need))
+        return HERD_OK;
+    vkDeviceWaitIdle(vk->dev);
+    herd_vk_buffer_free(vk, vk->scratch);
+    vk->scratch = NULL;
+    vk->n_recorded = 0;
+    herd_status st = herd_vk_buffer_new(vk, need * HERD_VK_ACT_SLOTS, false, &vk->scratch, err);
+    vk->slot_size = st ? 0 : need;
+    return st;
 }
 
 /* --- recording and submission -------------------------------------------------------------- */
@@ -287,31 +335,77 @@ static herd_status vk_graph_compute(herd_backend *be, herd_graph *g, herd_error 
         vk->n_recorded = 0;
     }
     bool profile = be->profile;
-    if (profile && (st = ensure_queries(vk, 2 * (uint32_t)g->n_nodes, err)))
+    if (profile && (st = ensure_queries(vk, 4 * (uint32_t)g->n_nodes, err)))
         return st;
     /* encode */
-    if (vk->cap_recs < g->n_nodes) {
-        herd_vk_rec *r = realloc(vk->recs, (size_t)g->n_nodes * sizeof *r);
+    if ((st = ensure_scratch(vk, g, err)))
+        return st;
+    if (vk->cap_recs < 2 * g->n_nodes) {
+        int cap = 2 * g->n_nodes;
+        herd_vk_rec *r = realloc(vk->recs, (size_t)cap * sizeof *r);
         if (!r)
             return herd_error_set(err, HERD_ERR_NOMEM, "out of memory");
         vk->recs = r;
-        herd_vk_rec *c = realloc(vk->recorded, (size_t)g->n_nodes * sizeof *c);
+        herd_vk_rec *c = realloc(vk->recorded, (size_t)cap * sizeof *c);
         if (!c)
             return herd_error_set(err, HERD_ERR_NOMEM, "out of memory");
         vk->recorded = c;
-        vk->cap_recs = g->n_nodes;
+        vk->cap_recs = cap;
         vk->n_recorded = 0;
     }
     tracker tr = { 0 };
-    vk->n_recs = g->n_nodes;
+    act_slot slots[HERD_VK_ACT_SLOTS] = { 0 };
+    int next_slot = 0;
+    vk->n_recs = 0;
     int bad = -1;
     for (int i = 0; i < g->n_nodes && !st; i++) {
-        herd_vk_rec *r = &vk->recs[i];
-        st = herd_vk_encode(vk, &g->nodes[i], r, err);
+        const herd_node *n = &g->nodes[i];
+        range rd[HERD_MAX_SRC + 1], wr, slot_rg = { 0, 0 };
+        int nrd;
         bool b = false;
+        VkDeviceAddress xq = 0;
+        size_t xbytes;
+        const char *kind = herd_vk_act_kind(vk, n, &xbytes);
+        if (kind) {
+            /* round the activations into a slot, unless one already holds them */
+            range src;
+            st = tensor_range(vk, n->src[1], &src, err);
+            int s = -1;
+            for (int k = 0; k < HERD_VK_ACT_SLOTS && !st && s < 0; k++)
+                if (slot_matches(&slots[k], kind, src, n->src[1]))
+                    s = k;
+            if (!st && s < 0) {
+                s = next_slot;
+                next_slot = (next_slot + 1) % HERD_VK_ACT_SLOTS;
+                VkDeviceAddress dst = vk->scratch->addr + (VkDeviceAddress)s * vk->slot_size;
+                herd_vk_rec *r = &vk->recs[vk->n_recs];
+                st = herd_vk_encode_quant_act(vk, n, dst, r, err);
+                if (!st)
+                    st = track(&tr, &src, 1, (range){ dst, dst + xbytes }, &b, err);
+                r->barrier = b || profile;
+                vk->n_recs++;
+                slots[s] = (act_slot){ .valid = true, .kind = kind, .src = src };
+                memcpy(slots[s].ne, n->src[1]->ne, sizeof slots[s].ne);
+                memcpy(slots[s].nb, n->src[1]->nb, sizeof slots[s].nb);
+            }
+            if (!st) {
+                xq = vk->scratch->addr + (VkDeviceAddress)s * vk->slot_size;
+                slot_rg = (range){ xq, xq + xbytes };
+            }
+        }
+        herd_vk_rec *r = &vk->recs[vk->n_recs];
         if (!st)
-            st = track(vk, &tr, &g->nodes[i], &b, err);
+            st = herd_vk_encode(vk, n, xq, r, err);
+        if (!st)
+            st = node_ranges(vk, n, slot_rg, rd, &nrd, &wr, err);
+        if (!st)
+            st = track(&tr, rd, nrd, wr, &b, err);
         r->barrier = b || profile;
+        vk->n_recs++;
+        /* a slot whose source this node overwrites is stale */
+        for (int k = 0; k < HERD_VK_ACT_SLOTS && !st; k++)
+            if (slots[k].valid && wr.lo < slots[k].src.hi && slots[k].src.lo < wr.hi)
+                slots[k].valid = false;
         if (st)
             bad = i;
     }
@@ -351,44 +445,23 @@ static herd_status vk_graph_compute(herd_backend *be, herd_graph *g, herd_error 
             double period = vk->props.limits.timestampPeriod;
             for (int i = 0; i < vk->n_recs; i++) {
                 int op = vk->recs[i].op;
-                vk->op_ms[op] += (double)(ts[2 * i + 1] - ts[2 * i]) * period * 1e-6;
-                vk->op_count[op]++;
+                vk->prof.ns[op] += (uint64_t)((double)(ts[2 * i + 1] - ts[2 * i]) * period);
+                vk->prof.count[op] += vk->recs[i].aux ? 0 : 1;
             }
         }
         free(ts);
-        vk->n_graphs++;
+        vk->prof.graphs++;
     }
     return HERD_OK;
 }
 
-size_t herd_vulkan_profile_report(herd_backend *be, char *buf, size_t len)
+static void vk_profile_get(herd_backend *be, herd_op_profile *out, bool reset)
 {
     herd_vk *vk = VK(be);
-    size_t used = 0;
-    double total = 0;
-    for (int i = 0; i < HERD_OP_COUNT; i++)
-        total += vk->op_ms[i];
-#define OUT(...)                                                                                  \
-    do {                                                                                          \
-        int k_ = snprintf(buf ? buf + (used < len ? used : len) : NULL,                           \
-                          buf && used < len ? len - used : 0, __VA_ARGS__);                       \
-        if (k_ > 0)                                                                               \
-            used += (size_t)k_;                                                                   \
-    } while (0)
-    if (buf && len)
-        buf[0] = '\0';
-    OUT("Vulkan GPU time per op (%s, %lld graphs)\n", vk->name, (long long)vk->n_graphs);
-    OUT("%-16s %10s %10s %10s %6s\n", "op", "calls", "total ms", "avg us", "%");
-    for (int i = 0; i < HERD_OP_COUNT; i++) {
-        if (!vk->op_count[i])
-            continue;
-        OUT("%-16s %10lld %10.3f %10.2f %6.1f\n", herd_op_name((herd_op)i),
-            (long long)vk->op_count[i], vk->op_ms[i], 1e3 * vk->op_ms[i] / vk->op_count[i],
-            total > 0 ? 100.0 * vk->op_ms[i] / total : 0.0);
-    }
-    OUT("%-16s %10s %10.3f\n", "total", "", total);
-#undef OUT
-    return used;
+    if (out)
+        *out = vk->prof;
+    if (reset)
+        memset(&vk->prof, 0, sizeof vk->prof);
 }
 
 static const herd_backend_iface vk_iface = {
@@ -403,6 +476,7 @@ static const herd_backend_iface vk_iface = {
     .supports_type = vk_supports_type,
     .graph_compute = vk_graph_compute,
     .mem_free = vk_mem_free,
+    .profile_get = vk_profile_get,
 };
 
 herd_backend *herd_backend_vulkan_init(int device, herd_error *err)

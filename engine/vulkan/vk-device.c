@@ -190,6 +190,7 @@ herd_status herd_vk_device_open(herd_vk *vk, int device, herd_error *err)
                        !env_set("HERD_VK_NO_SUBGROUP");
     vk->use_8bit = f12.storageBuffer8BitAccess && f16s.storageBuffer16BitAccess &&
                    f12.shaderInt8 && f2.features.shaderInt16 && !env_set("HERD_VK_NO_8BIT");
+    vk->f32_act = env_set("HERD_VK_F32_ACT");
 
     /* a queue family with compute; prefer one without graphics (async compute) */
     uint32_t nq = 0;

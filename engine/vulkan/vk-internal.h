@@ -21,6 +21,7 @@ struct herd_buffer {
 typedef struct herd_vk_rec {
     int32_t pipe;      /* index into herd_vk_shaders */
     int32_t op;        /* herd_op, for profiling */
+    int32_t aux;       /* 1: an activation-rounding pass run for the node that follows */
     uint32_t gx, gy;   /* workgroup counts */
     uint32_t barrier;  /* a memory barrier precedes this dispatch */
     uint32_t push_size;
@@ -49,7 +50,11 @@ typedef struct herd_vk {
     VkPipeline *pipes;  /* per herd_vk_shaders entry, created on first use */
     int n_pipes;
 
+    bool f32_act;       /* HERD_VK_F32_ACT=1: matmuls on unrounded F32 activations */
+
     herd_buffer *staging;
+    herd_buffer *scratch; /* rounded matmul activations: HERD_VK_ACT_SLOTS slots */
+    size_t slot_size;
     herd_buffer *arena;
     herd_buffer **owned; /* weight buffers made by weights_upload */
     int n_owned, cap_owned;
@@ -72,9 +77,7 @@ typedef struct herd_vk {
     /* profiling */
     VkQueryPool qpool;
     uint32_t qcap;
-    double op_ms[HERD_OP_COUNT];
-    int64_t op_count[HERD_OP_COUNT];
-    int64_t n_graphs;
+    herd_op_profile prof;
 } herd_vk;
 
 #define VK_CHECK_RET(err, call)                                                                   \
@@ -111,7 +114,16 @@ int herd_vk_shader_find(const char *name); /* -1 if there is no such variant */
 herd_status herd_vk_pipeline(herd_vk *vk, int idx, VkPipeline *out, herd_error *err);
 const char *herd_vk_shader_name(int idx);
 
-/* vk-ops.c: fills rec (pipeline, push block, grid) for node n; the arena must be allocated */
-herd_status herd_vk_encode(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, herd_error *err);
+#define HERD_VK_ACT_SLOTS 4
+
+/* vk-ops.c: fills rec (pipeline, push block, grid) for node n; the arena must be allocated.
+ * xq != 0: a matmul reads its activations from this address (contiguous) instead of src[1]. */
+herd_status herd_vk_encode(herd_vk *vk, const herd_node *n, VkDeviceAddress xq, herd_vk_rec *rec,
+                           herd_error *err);
+/* The activation rounding a matmul node needs ("q8_0", "q8_k", "f16", "bf16"), NULL if none;
+ * *bytes = size of the rounded copy. */
+const char *herd_vk_act_kind(herd_vk *vk, const herd_node *n, size_t *bytes);
+herd_status herd_vk_encode_quant_act(herd_vk *vk, const herd_node *n, VkDeviceAddress dst,
+                                     herd_vk_rec *rec, herd_error *err);
 herd_status herd_vk_tensor_addr(herd_vk *vk, const herd_tensor *t, VkDeviceAddress *addr,
                                 herd_buffer **buf, size_t *offs, herd_error *err);

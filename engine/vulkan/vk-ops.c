@@ -121,7 +121,64 @@ static uint32_t elem_size(const herd_tensor *t)
     return ti ? ti->bytes : 0;
 }
 
-static herd_status enc_mul_mat(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, herd_error *err)
+const char *herd_vk_act_kind(herd_vk *vk, const herd_node *n, size_t *bytes)
+{
+    if ((n->op != HERD_OP_MUL_MAT && n->op != HERD_OP_MUL_MAT_ID) || vk->f32_act || !n->src[0] ||
+        !n->src[1])
+        return NULL;
+    *bytes = (size_t)herd_tensor_nelements(n->src[1]) * sizeof(float);
+    switch (n->src[0]->type) {
+    case HERD_TYPE_F16: return "f16";
+    case HERD_TYPE_BF16: return "bf16";
+    case HERD_TYPE_Q8_0:
+    case HERD_TYPE_Q4_0: return "q8_0";
+    case HERD_TYPE_Q4_K:
+    case HERD_TYPE_Q5_K:
+    case HERD_TYPE_Q6_K: return "q8_k";
+    default: return NULL;
+    }
+}
+
+herd_status herd_vk_encode_quant_act(herd_vk *vk, const herd_node *n, VkDeviceAddress dst,
+                                     herd_vk_rec *rec, herd_error *err)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->op = n->op;
+    rec->aux = 1;
+    size_t bytes;
+    const char *kind = herd_vk_act_kind(vk, n, &bytes);
+    const herd_tensor *x = n->src[1];
+    if (!kind || !is_f32(x) || x->nb[0] != 4 || !fits32(x))
+        return FAIL(err, "Vulkan: %s: activations must be F32 with contiguous rows",
+                    herd_op_name(n->op));
+    herd_vk_push_quant_act p = { 0 };
+    ADDR(x, p.x);
+    p.d = dst;
+    p.K = (uint32_t)x->ne[0];
+    p.ne1 = (uint32_t)x->ne[1];
+    p.ne2 = (uint32_t)x->ne[2];
+    p.rows = (uint32_t)(x->ne[1] * x->ne[2] * x->ne[3]);
+    p.x_nb1 = (uint32_t)x->nb[1];
+    p.x_nb2 = (uint32_t)x->nb[2];
+    p.x_nb3 = (uint32_t)x->nb[3];
+    bool blocked = !strcmp(kind, "q8_0") || !strcmp(kind, "q8_k");
+    uint32_t bs = !strcmp(kind, "q8_0") ? 32 : 256;
+    if (blocked && p.K % bs)
+        return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: K %u is not a multiple of %u", p.K,
+                              bs);
+    uint64_t groups = blocked ? (uint64_t)(p.K / bs) * p.rows
+                              : ((uint64_t)p.K * p.rows + 255) / 256;
+    char name[64];
+    snprintf(name, sizeof name, "quant_act_%s", kind);
+    herd_status st = set_pipe(rec, name, err);
+    if (!st)
+        st = set_grid(vk, rec, groups, err);
+    PUSH(rec, p);
+    return st;
+}
+
+static herd_status enc_mul_mat(herd_vk *vk, const herd_node *n, VkDeviceAddress xq,
+                               herd_vk_rec *rec, herd_error *err)
 {
     const herd_tensor *w = n->src[0], *x = n->src[1], *o = n->out;
     bool id = n->op == HERD_OP_MUL_MAT_ID;
@@ -150,6 +207,12 @@ static herd_status enc_mul_mat(herd_vk *vk, const herd_node *n, herd_vk_rec *rec
     p.x_nb1 = (uint32_t)x->nb[1];
     p.x_nb2 = (uint32_t)x->nb[2];
     p.x_nb3 = (uint32_t)x->nb[3];
+    if (xq) { /* the rounded, contiguous copy */
+        p.x = xq;
+        p.x_nb1 = 4 * p.K;
+        p.x_nb2 = p.x_nb1 * p.M;
+        p.x_nb3 = p.x_nb2 * (uint32_t)x->ne[2];
+    }
     p.d_nb1 = (uint32_t)o->nb[1];
     p.d_nb2 = (uint32_t)o->nb[2];
     p.d_nb3 = (uint32_t)o->nb[3];
@@ -536,14 +599,15 @@ static herd_status enc_ew(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, her
     return st;
 }
 
-herd_status herd_vk_encode(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, herd_error *err)
+herd_status herd_vk_encode(herd_vk *vk, const herd_node *n, VkDeviceAddress xq, herd_vk_rec *rec,
+                           herd_error *err)
 {
     memset(rec, 0, sizeof *rec);
     rec->op = n->op;
     switch (n->op) {
     case HERD_OP_MUL_MAT:
     case HERD_OP_MUL_MAT_ID:
-        return enc_mul_mat(vk, n, rec, err);
+        return enc_mul_mat(vk, n, xq, rec, err);
     case HERD_OP_GET_ROWS:
         return enc_get_rows(vk, n, rec, err);
     case HERD_OP_RMS_NORM:

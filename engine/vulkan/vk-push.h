@@ -77,3 +77,12 @@ typedef struct herd_vk_push_scatter {
     uint32_t ring;
 } herd_vk_push_scatter;
 _Static_assert(sizeof(herd_vk_push_scatter) == 48, "push block scatter.comp");
+
+/* shaders/quant_act.comp */
+typedef struct herd_vk_push_quant_act {
+    uint64_t x, d;
+    uint32_t K, ne1, ne2, rows;
+    uint32_t x_nb1, x_nb2, x_nb3;
+    uint32_t pad_;
+} herd_vk_push_quant_act;
+_Static_assert(sizeof(herd_vk_push_quant_act) == 48, "push block quant_act.comp");
