@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static int failures;
@@ -398,6 +399,12 @@ int main(void)
     png_suite(peer, "libpng-testpngs/png-3", 1);
     png_suite(peer, "libpng-testpngs/badpal", 0);
     png_suite(peer, "libpng-testpngs/crashers", 0);
+    /* "never allocate gigabytes": libpng alone takes 1 GiB for the huge_*_chunk files */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (ru.ru_maxrss > 512 * 1024)
+        FAIL("peak memory after the crash files is %ld MiB", ru.ru_maxrss / 1024);
+    printf("peak memory after the PNG suites: %ld MiB\n", ru.ru_maxrss / 1024);
     jpeg_suite(peer);
     exif_suite(peer);
     printf("%d images compared with a reference, %d failures\n", checked, failures);

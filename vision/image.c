@@ -318,11 +318,38 @@ static herd_status png_decode_inner(png_state *st)
 static herd_status decode_png(const uint8_t *data, size_t size, const herd_image_limits *lim,
                               herd_image *out, herd_error *err)
 {
+    /* Walk the chunk lengths first: libpng allocates a chunk's declared length for some chunk
+     * types before reading it, so a 60-byte file declaring a 1 GiB tEXt costs 1 GiB. A chunk
+     * that runs past the end of the data is truncation, refused here for free. */
+    size_t end = size;
+    for (size_t pos = 8; pos < size;) {
+        if (size - pos < 12)
+            return herd_error_set(err, HERD_ERR_FORMAT,
+                                  "corrupt PNG: a chunk is cut short (file truncated)");
+        uint32_t len = (uint32_t)data[pos] << 24 | (uint32_t)data[pos + 1] << 16 |
+                       (uint32_t)data[pos + 2] << 8 | data[pos + 3];
+        char type[5];
+        for (int i = 0; i < 4; i++) {
+            uint8_t c = data[pos + 4 + i];
+            type[i] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? (char)c : '?';
+        }
+        type[4] = 0;
+        if (len > 0x7fffffffu || len > size - pos - 12)
+            return herd_error_set(err, HERD_ERR_FORMAT,
+                                  "corrupt PNG: %s chunk of %u bytes runs past the end of the "
+                                  "data (file truncated)", type, len);
+        pos += 12 + (size_t)len;
+        if (!memcmp(type, "IEND", 4)) {
+            end = pos; /* libpng never sees what follows IEND */
+            break;
+        }
+    }
+
     png_state *st = calloc(1, sizeof *st);
     if (!st)
         return herd_error_set(err, HERD_ERR_NOMEM, "out of memory");
     st->data = data;
-    st->size = size;
+    st->size = end;
     st->lim = lim;
     st->err = err;
     st->exif_orient = 1;
@@ -429,7 +456,7 @@ static herd_status jpeg_decode_inner(jpeg_state *st, const uint8_t *data, size_t
     st->progress.progress_monitor = jpeg_progress;
     ci->progress = &st->progress;
     /* No backing store: a memory cap turns an absurd coefficient buffer into a clean error. */
-    uint64_t cap = st->lim->max_pixels * 10 + (64u << 20);
+    uint64_t cap = st->lim->max_pixels * 10 + (16u << 20);
     ci->mem->max_memory_to_use = cap > LONG_MAX ? LONG_MAX : (long)cap;
     if (size > ULONG_MAX)
         return herd_error_set(err, HERD_ERR_LIMIT, "JPEG data too large");
