@@ -321,14 +321,17 @@ static void test_recovery_and_too_new(Fixture *f, gconstpointer data)
     g_clear_error(&e);
 }
 
-/* NULL path: $XDG_DATA_HOME/herd/herd.db (GLib's test mode points it at a fresh folder). */
+static char *data_home; /* $XDG_DATA_HOME for this test, a fresh folder */
+
+/* NULL path: $XDG_DATA_HOME/herd/herd.db. */
 static void test_default_path(void)
 {
     GError *e = NULL;
+    g_assert_cmpstr(g_get_user_data_dir(), ==, data_home);
     HerdStore *s = herd_store_open(NULL, &e);
     g_assert_no_error(e);
-    g_autofree char *expect = g_build_filename(g_get_user_data_dir(), "herd", "herd.db", NULL);
-    g_autofree char *images = g_build_filename(g_get_user_data_dir(), "herd", "images", NULL);
+    g_autofree char *expect = g_build_filename(data_home, "herd", "herd.db", NULL);
+    g_autofree char *images = g_build_filename(data_home, "herd", "images", NULL);
     g_assert_cmpstr(herd_store_get_path(s), ==, expect);
     g_assert_cmpstr(herd_store_get_images_dir(s), ==, images);
     g_assert_true(g_file_test(expect, G_FILE_TEST_IS_REGULAR));
@@ -337,7 +340,10 @@ static void test_default_path(void)
 
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+    /* Not G_TEST_OPTION_ISOLATE_DIRS: GLib 2.74 leaks the strings it sets there (LSan). */
+    data_home = test_tmpdir();
+    g_setenv("XDG_DATA_HOME", data_home, TRUE);
+    g_test_init(&argc, &argv, NULL);
     g_test_add_func("/store/default-path", test_default_path);
 #define ADD(name, fn) g_test_add("/store/" name, Fixture, NULL, setup, fn, teardown)
     ADD("open", test_open_pragmas);
@@ -346,5 +352,8 @@ int main(int argc, char **argv)
     ADD("search", test_search);
     ADD("images", test_images);
     ADD("recovery-too-new", test_recovery_and_too_new);
-    return g_test_run();
+    int rc = g_test_run();
+    test_rm_rf(data_home);
+    g_free(data_home);
+    return rc;
 }
