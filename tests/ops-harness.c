@@ -530,6 +530,12 @@ static void cases_attention(oh *h)
           3 },
         { "attention causal ring 16 < pos (window)", 16, 2, 1, 5, 16, HERD_TYPE_F32, 1, 0, 0, 16,
           0, 30 },
+        { "attention none hd88 H3 T70 (query blocks)", 88, 3, 3, 70, 70, HERD_TYPE_F32, 0, 0, 70,
+          0, 0, 0 },
+        { "attention chunked C32 ring 72 T41 wraps F16", 64, 4, 2, 41, 72, HERD_TYPE_F16, 2, 32, 0,
+          72, 0, 50 },
+        { "attention causal ring 40 T33 p 100 GQA 6/2", 48, 6, 2, 33, 40, HERD_TYPE_F32, 1, 0, 0,
+          40, 0, 100 },
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         const attn_case *a = &cs[i];
@@ -539,7 +545,7 @@ static void cases_attention(oh *h)
         herd_tensor *v = oh_input(h, a->kv, 3, NE(a->hd, a->Hkv, a->S), 1.0f, NULL);
         herd_tensor *qp = NULL;
         if (a->mask) {
-            int32_t pos[64];
+            int32_t pos[128];
             for (int t = 0; t < a->T; t++)
                 pos[t] = a->p0 + t;
             qp = oh_ids(h, a->T, pos);

@@ -1,6 +1,8 @@
 /* test-ops: every op of the CPU backend against the scalar reference (tests/ops-harness.c),
  * with 2 threads checked bit for bit against 1 thread. Then (information only, never a pass/fail
- * criterion) matrix-vector throughput and per-node overhead. HERD_OPS_NO_PERF=1 skips those. */
+ * criterion) matrix-vector throughput and per-node overhead. HERD_OPS_NO_PERF=1 skips those,
+ * HERD_OPS_PERF_ONLY=1 runs only those. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +134,47 @@ out:
     return rc;
 }
 
+/* attention throughput: T queries over S keys (mask none, or causal decode at position S-1) */
+static void perf_attention(herd_backend *be, int hd, int Hq, int Hkv, int T, int S, herd_type kv,
+                           int reps)
+{
+    herd_graph *g = herd_graph_new(8);
+    herd_error err = { 0 };
+    const int64_t ne_q[3] = { hd, Hq, T }, ne_k[3] = { hd, Hkv, S }, ne_p[1] = { T };
+    herd_tensor *ts[4] = { herd_graph_tensor(g, HERD_TYPE_F32, 3, ne_q),
+                           herd_graph_tensor(g, kv, 3, ne_k), herd_graph_tensor(g, kv, 3, ne_k),
+                           herd_graph_tensor(g, HERD_TYPE_I32, 1, ne_p) };
+    herd_buffer *bufs[4] = { 0 };
+    for (int i = 0; i < 4; i++) {
+        ts[i]->kind = HERD_TENSOR_STATE;
+        if (be->iface->buffer_alloc(be, herd_tensor_nbytes(ts[i]), &bufs[i], &err))
+            goto out;
+        be->iface->tensor_bind(be, ts[i], bufs[i], 0);
+    }
+    for (int t = 0; t < T; t++)
+        ((int32_t *)ts[3]->data)[t] = S - T + t;
+    herd_attn_params p = { .mask = T == 1 ? 1 : 0, .n_kv = S, .scale = 0.1f };
+    herd_tensor *o = herd_attention(g, ts[0], ts[1], ts[2], T == 1 ? ts[3] : NULL, &p);
+    if (herd_graph_plan(g, &o, 1, 64, &err) || be->iface->graph_compute(be, g, &err))
+        goto out;
+    double best = 1e9;
+    for (int r = 0; r < reps; r++) {
+        double t0 = be->n_threads == 1 ? cpu_s() : now_s();
+        be->iface->graph_compute(be, g, &err);
+        double dt = (be->n_threads == 1 ? cpu_s() : now_s()) - t0;
+        best = dt < best ? dt : best;
+    }
+    printf("perf: attention hd%d H%d/%d T%d S%d %s, %d threads%s: %.3f ms, %.1f GFLOP/s\n", hd,
+           Hq, Hkv, T, S, herd_type_name(kv), be->n_threads,
+           be->n_threads == 1 ? " (CPU time)" : "", best * 1e3,
+           4.0 * hd * Hq * (double)T * S / best / 1e9);
+out:
+    for (int i = 0; i < 4; i++)
+        if (bufs[i])
+            be->iface->buffer_free(be, bufs[i]);
+    herd_graph_free(g);
+}
+
 static void perf_overhead(herd_backend *be)
 {
     herd_graph *g = herd_graph_new(512);
@@ -171,10 +214,12 @@ int main(void)
         return 1;
     }
     printf("cpu isa: %s (%s)\n", herd_cpu_isa(), herd_cpu_features());
-    int fails = run_all_op_tests(be2, be1, "cpu 2 threads (vs 1 thread bitwise)");
+    /* HERD_OPS_PERF_ONLY=1: only the (information) throughput lines */
+    const bool perf_only = getenv("HERD_OPS_PERF_ONLY") != NULL;
+    int fails = perf_only ? 0 : run_all_op_tests(be2, be1, "cpu 2 threads (vs 1 thread bitwise)");
 
     /* a backend error must be an error, not a crash: out-of-range row id */
-    {
+    if (!perf_only) {
         oh h;
         oh_init(&h, be2, NULL, "cpu", 7);
         oh_begin(&h);
@@ -206,6 +251,11 @@ int main(void)
         perf_matvec(be2, HERD_TYPE_Q4_0, 2048, 2048, 128, 5);
         perf_matvec(be2, HERD_TYPE_Q8_0, 2048, 2048, 128, 5);
         perf_matvec(be2, HERD_TYPE_Q4_K, 2048, 2048, 128, 5);
+        for (int b = 0; b < 2; b++) {
+            perf_attention(bes[b], 88, 16, 16, 577, 577, HERD_TYPE_F32, 3);
+            perf_attention(bes[b], 128, 16, 4, 1, 4096, HERD_TYPE_F16, 10);
+            perf_attention(bes[b], 128, 16, 4, 128, 128, HERD_TYPE_F16, 5);
+        }
         perf_overhead(be1);
         perf_overhead(be2);
     }

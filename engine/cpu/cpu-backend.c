@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #define MM_ROWS 16       /* weight rows per tile call (prefill) */
 #define MM_COLS 64       /* activation columns per tile call */
 #define ATT_KB 64        /* keys per attention block */
+#define ATT_QB 8         /* queries per attention work item */
 
 struct herd_buffer {
     void *base;
@@ -49,6 +51,9 @@ typedef struct cpu_ctx {
     _Alignas(64) atomic_int counter[2];
     atomic_int bad_index; /* an id/position out of range was seen */
     herd_op_profile prof;
+    void (*attn_block)(const float *, const float *, size_t, const float *, size_t, int64_t,
+                       int64_t, float *, float *, float *, float *);
+    void (*f16_row)(const uint16_t *src, float *dst, int64_t n); /* F16C conversion */
 } cpu_ctx;
 
 static inline size_t align_up(size_t n, size_t a)
@@ -77,28 +82,6 @@ static inline void split(int64_t n, int ith, int nth, int64_t *a, int64_t *b)
 
 /* ------------------------------------------------------------------------------------------ */
 /* vector helpers (compiled for AVX-512 / AVX2 / baseline and picked at load time) */
-
-SIMD_CLONES static float vec_dot_f32(const float *a, const float *b, int64_t n)
-{
-    float acc[16] = { 0 };
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++)
-            acc[j] += a[i + j] * b[i + j];
-    float s = 0;
-    for (int j = 0; j < 16; j++)
-        s += acc[j];
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-SIMD_CLONES static void vec_scale_add(float *y, const float *x, float a, float s, int64_t n)
-{
-    /* y = y*s + a*x */
-    for (int64_t i = 0; i < n; i++)
-        y[i] = y[i] * s + a * x[i];
-}
 
 SIMD_CLONES static float vec_sumsq(const float *x, int64_t n, float mean)
 {
@@ -510,89 +493,346 @@ static void op_rope(cpu_ctx *c, const herd_node *n, int ith, int nth)
 static size_t attn_wbuf_floats(const herd_node *n)
 {
     const int64_t hd = n->src[0]->ne[0], G = n->src[0]->ne[1] / n->src[1]->ne[1];
-    /* q[G][hd], acc[G][hd], m/l[G], scores[G][KB], kbuf[KB][hd], vbuf[KB][hd] */
-    return (size_t)(2 * G * hd + 2 * G + G * ATT_KB + 2 * ATT_KB * hd);
+    /* per query head of the block: q, acc [hd], m, l; ranges; scores; K and V blocks */
+    return (size_t)(ATT_QB * G * (2 * hd + 2) + 4 * ATT_QB + ATT_KB + 2 * ATT_KB * hd + 16);
 }
 
-static void load_rows(const herd_tensor *t, const char *base, int64_t g, int64_t s0, int64_t cnt,
-                      int64_t R, float *dst, int64_t hd)
+/* rows s0 .. s0+cnt-1 (no ring wrap inside) of head g as F32 rows: in place for F32, else
+ * converted into dst; returns the first row, *stride = floats between rows */
+static const float *kv_rows(const cpu_ctx *c, const herd_tensor *t, const char *base, int64_t g,
+                            int64_t slot0, int64_t cnt, float *dst, int64_t hd, size_t *stride)
 {
-    for (int64_t j = 0; j < cnt; j++) {
-        const char *src = base + g * t->nb[1] + ((s0 + j) % R) * t->nb[2];
-        if (t->type == HERD_TYPE_F16)
-            herd_f16_to_f32_row((const uint16_t *)src, dst + j * hd, hd);
-        else
-            memcpy(dst + j * hd, src, (size_t)hd * sizeof(float));
+    const char *src = base + g * t->nb[1] + slot0 * t->nb[2];
+    if (t->type == HERD_TYPE_F32) {
+        *stride = t->nb[2] / sizeof(float);
+        return (const float *)src;
     }
+    for (int64_t j = 0; j < cnt; j++)
+        c->f16_row((const uint16_t *)(src + j * t->nb[2]), dst + j * hd, hd);
+    *stride = (size_t)hd;
+    return dst;
 }
 
+/* dot of two F32 rows: 16 partial sums, tree reduction (vectorizes without -ffast-math) */
+static inline float dot16(const float *a, const float *b, int64_t n)
+{
+    float t[16] = { 0 };
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int u = 0; u < 16; u++)
+            t[u] += a[i + u] * b[i + u];
+    for (int u = 0; i + u < n; u++) /* tail (< 16) into the partial sums */
+        t[u] += a[i + u] * b[i + u];
+    for (int u = 0; u < 8; u++)
+        t[u] += t[u + 8];
+    for (int u = 0; u < 4; u++)
+        t[u] += t[u + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
+}
+
+/* online softmax of one query head over cnt keys (rows kr, stride ks; V rows vr, stride vs):
+ * scores, rescale, accumulate V four keys at a time */
+static void attn_block_c(const float *q, const float *kr, size_t ks, const float *vr, size_t vs,
+                         int64_t cnt, int64_t hd, float *acc, float *m, float *l, float *sc)
+{
+    float bm = *m;
+    for (int64_t j = 0; j < cnt; j++) {
+        sc[j] = dot16(q, kr + (size_t)j * ks, hd);
+        bm = sc[j] > bm ? sc[j] : bm;
+    }
+    const float corr = expf(*m - bm); /* 0 while nothing was seen (m = -inf) */
+    float lsum = *l * corr;
+    for (int64_t j = 0; j < cnt; j++) {
+        sc[j] = expf(sc[j] - bm);
+        lsum += sc[j];
+    }
+    for (int64_t i = 0; i < hd; i++)
+        acc[i] *= corr;
+    int64_t j = 0;
+    for (; j + 4 <= cnt; j += 4) {
+        const float p0 = sc[j], p1 = sc[j + 1], p2 = sc[j + 2], p3 = sc[j + 3];
+        const float *v0 = vr + (size_t)j * vs, *v1 = v0 + vs, *v2 = v1 + vs, *v3 = v2 + vs;
+        for (int64_t i = 0; i < hd; i++)
+            acc[i] += (p0 * v0[i] + p1 * v1[i]) + (p2 * v2[i] + p3 * v3[i]);
+    }
+    for (; j < cnt; j++) {
+        const float p = sc[j], *vj = vr + (size_t)j * vs;
+        for (int64_t i = 0; i < hd; i++)
+            acc[i] += p * vj[i];
+    }
+    *m = bm;
+    *l = lsum;
+}
+
+typedef void (*attn_block_fn)(const float *q, const float *kr, size_t ks, const float *vr,
+                              size_t vs, int64_t cnt, int64_t hd, float *acc, float *m, float *l,
+                              float *sc);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* the same with AVX-512 / AVX2 intrinsics: 4 keys per pass, FMA */
+__attribute__((target("avx512f"))) static void
+attn_block_avx512(const float *q, const float *kr, size_t ks, const float *vr, size_t vs,
+                  int64_t cnt, int64_t hd, float *acc, float *m, float *l, float *sc)
+{
+    const __mmask16 mk = (__mmask16)((1u << (hd % 16)) - 1);
+    const int64_t hv = hd / 16 * 16;
+    float bm = *m;
+    int64_t j = 0;
+    for (; j + 4 <= cnt; j += 4) {
+        const float *k0 = kr + (size_t)j * ks, *k1 = k0 + ks, *k2 = k1 + ks, *k3 = k2 + ks;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < hv; i += 16) {
+            const __m512 qv = _mm512_loadu_ps(q + i);
+            a0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k0 + i), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k1 + i), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k2 + i), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k3 + i), a3);
+        }
+        if (mk) {
+            const __m512 qv = _mm512_maskz_loadu_ps(mk, q + hv);
+            a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k0 + hv), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k1 + hv), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k2 + hv), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k3 + hv), a3);
+        }
+        sc[j] = _mm512_reduce_add_ps(a0);
+        sc[j + 1] = _mm512_reduce_add_ps(a1);
+        sc[j + 2] = _mm512_reduce_add_ps(a2);
+        sc[j + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; j < cnt; j++) {
+        const float *k0 = kr + (size_t)j * ks;
+        __m512 a0 = _mm512_setzero_ps();
+        for (int64_t i = 0; i < hv; i += 16)
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(k0 + i), a0);
+        if (mk)
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + hv),
+                                 _mm512_maskz_loadu_ps(mk, k0 + hv), a0);
+        sc[j] = _mm512_reduce_add_ps(a0);
+    }
+    for (j = 0; j < cnt; j++)
+        bm = sc[j] > bm ? sc[j] : bm;
+    const float corr = expf(*m - bm);
+    float lsum = *l * corr;
+    for (j = 0; j < cnt; j++) {
+        sc[j] = expf(sc[j] - bm);
+        lsum += sc[j];
+    }
+    for (int64_t i = 0; i < hd; i += 16) {
+        const __mmask16 mm = i + 16 <= hd ? (__mmask16)0xffff : mk;
+        __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(mm, acc + i), _mm512_set1_ps(corr));
+        for (j = 0; j + 4 <= cnt; j += 4) {
+            const float *v0 = vr + (size_t)j * vs + i;
+            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j]), _mm512_maskz_loadu_ps(mm, v0), a);
+            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j + 1]), _mm512_maskz_loadu_ps(mm, v0 + vs), a);
+            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j + 2]),
+                                _mm512_maskz_loadu_ps(mm, v0 + 2 * vs), a);
+            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j + 3]),
+                                _mm512_maskz_loadu_ps(mm, v0 + 3 * vs), a);
+        }
+        for (; j < cnt; j++)
+            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j]),
+                                _mm512_maskz_loadu_ps(mm, vr + (size_t)j * vs + i), a);
+        _mm512_mask_storeu_ps(acc + i, mm, a);
+    }
+    *m = bm;
+    *l = lsum;
+}
+
+__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+__attribute__((target("avx2,fma"))) static void
+attn_block_avx2(const float *q, const float *kr, size_t ks, const float *vr, size_t vs,
+                int64_t cnt, int64_t hd, float *acc, float *m, float *l, float *sc)
+{
+    const int64_t hv = hd / 8 * 8;
+    float bm = *m;
+    for (int64_t j = 0; j < cnt; j++) {
+        const float *k0 = kr + (size_t)j * ks;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        int64_t i = 0;
+        for (; i + 16 <= hv; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k0 + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(k0 + i + 8), a1);
+        }
+        for (; i < hv; i += 8)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k0 + i), a0);
+        float d = hsum256(_mm256_add_ps(a0, a1));
+        for (; i < hd; i++)
+            d += q[i] * k0[i];
+        sc[j] = d;
+        bm = d > bm ? d : bm;
+    }
+    const float corr = expf(*m - bm);
+    float lsum = *l * corr;
+    for (int64_t j = 0; j < cnt; j++) {
+        sc[j] = expf(sc[j] - bm);
+        lsum += sc[j];
+    }
+    int64_t i = 0;
+    for (; i < hv; i += 8) {
+        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + i), _mm256_set1_ps(corr));
+        for (int64_t j = 0; j < cnt; j++)
+            a = _mm256_fmadd_ps(_mm256_set1_ps(sc[j]), _mm256_loadu_ps(vr + (size_t)j * vs + i),
+                                a);
+        _mm256_storeu_ps(acc + i, a);
+    }
+    for (; i < hd; i++) {
+        float a = acc[i] * corr;
+        for (int64_t j = 0; j < cnt; j++)
+            a += sc[j] * vr[(size_t)j * vs + i];
+        acc[i] = a;
+    }
+    *m = bm;
+    *l = lsum;
+}
+
+__attribute__((target("avx512f"))) static void f16_row_avx512(const uint16_t *src, float *dst,
+                                                              int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = herd_f16_to_f32(src[i]);
+}
+
+__attribute__((target("avx2,f16c"))) static void f16_row_avx2(const uint16_t *src, float *dst,
+                                                             int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = herd_f16_to_f32(src[i]);
+}
+#endif
+
+typedef void (*f16_row_fn)(const uint16_t *src, float *dst, int64_t n);
+
+static f16_row_fn pick_f16_row(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *isa = getenv("HERD_CPU_ISA");
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && (!isa || !strcmp(isa, "avx512")))
+        return f16_row_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
+        (!isa || strcmp(isa, "ref") != 0))
+        return f16_row_avx2;
+#endif
+    return herd_f16_to_f32_row;
+}
+
+static attn_block_fn pick_attn_block(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *isa = getenv("HERD_CPU_ISA"); /* same cap as the matmul kernels (quant.h) */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && (!isa || !strcmp(isa, "avx512")))
+        return attn_block_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        (!isa || strcmp(isa, "ref") != 0))
+        return attn_block_avx2;
+#endif
+    return attn_block_c;
+}
+
+/* One work item = a block of up to ATT_QB consecutive queries x one KV head (its GQA group of
+ * G query heads), so each K/V block is loaded (converted) once for ATT_QB * G query heads.
+ * Online softmax per query head in F32. */
 static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
 {
     (void)nth;
     const herd_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *out = n->out;
     const int64_t hd = q->ne[0], Hq = q->ne[1], T = q->ne[2], Hkv = k->ne[1];
-    const int64_t G = Hq / Hkv;
+    const int64_t G = Hq / Hkv, nqb = (T + ATT_QB - 1) / ATT_QB;
     const int mask = n->ip[0], C = n->ip[1], nkv = n->ip[2];
-    const int R = n->ip[3] > 0 ? n->ip[3] : (int)k->ne[2];
+    const int64_t R = n->ip[3] > 0 ? n->ip[3] : k->ne[2];
     const int32_t *qpos = n->src[3] ? host(n->src[3]) : NULL;
     const char *qb = host(q), *kb = host(k), *vb = host(v);
     char *ob = host(out);
-    float *qs = c->wbuf + (size_t)ith * c->wbuf_floats;
-    float *acc = qs + G * hd, *mx = acc + G * hd, *l = mx + G, *sc = l + G;
-    float *kbuf = sc + G * ATT_KB, *vbuf = kbuf + ATT_KB * hd;
+    float *qs = c->wbuf + (size_t)ith * c->wbuf_floats; /* [QB][G][hd] */
+    float *acc = qs + ATT_QB * G * hd;                   /* [QB][G][hd] */
+    float *mx = acc + ATT_QB * G * hd, *l = mx + ATT_QB * G; /* [QB][G] */
+    int64_t *rng = (int64_t *)(l + ATT_QB * G);               /* [QB][2] lo, hi */
+    float *sc = (float *)(rng + 2 * ATT_QB); /* [KB] */
+    float *kbuf = sc + ATT_KB, *vbuf = kbuf + ATT_KB * hd;
     atomic_int *ctr = &c->counter[ni & 1];
-    for (int64_t it = atomic_fetch_add(ctr, 1); it < T * Hkv; it = atomic_fetch_add(ctr, 1)) {
-        const int64_t t = it / Hkv, gk = it % Hkv;
-        int64_t p = qpos ? qpos[t] : 0, lo = 0, hi;
-        if (mask == 0) {
-            hi = nkv - 1;
-        } else {
-            hi = p;
-            if (mask == 2 && C > 0)
-                lo = p / C * C;
-            if (p - R + 1 > lo)
-                lo = p - R + 1;
-        }
-        float scale = n->fp[0];
-        if (n->ip[4] > 0)
-            scale *= 1.0f + n->fp[1] * logf(floorf((float)(p + 1) / (float)n->ip[4]) + 1.0f);
-        for (int64_t g = 0; g < G; g++) {
-            const float *qr = (const float *)(qb + (gk * G + g) * q->nb[1] + t * q->nb[2]);
-            for (int64_t i = 0; i < hd; i++) {
-                qs[g * hd + i] = qr[i] * scale;
-                acc[g * hd + i] = 0;
+    for (int64_t it = atomic_fetch_add(ctr, 1); it < nqb * Hkv; it = atomic_fetch_add(ctr, 1)) {
+        const int64_t t0 = it / Hkv * ATT_QB, gk = it % Hkv;
+        const int64_t nq = T - t0 < ATT_QB ? T - t0 : ATT_QB;
+        int64_t all_lo = INT64_MAX, all_hi = -1;
+        for (int64_t tq = 0; tq < nq; tq++) {
+            const int64_t t = t0 + tq, p = qpos ? qpos[t] : 0;
+            int64_t lo = 0, hi;
+            if (mask == 0) {
+                hi = nkv - 1;
+            } else {
+                hi = p;
+                if (mask == 2 && C > 0)
+                    lo = p / C * C;
+                if (p - R + 1 > lo)
+                    lo = p - R + 1;
             }
-            mx[g] = -INFINITY;
-            l[g] = 0;
-        }
-        for (int64_t s0 = lo; s0 <= hi; s0 += ATT_KB) {
-            const int64_t cnt = hi - s0 + 1 < ATT_KB ? hi - s0 + 1 : ATT_KB;
-            load_rows(k, kb, gk, s0, cnt, R, kbuf, hd);
-            load_rows(v, vb, gk, s0, cnt, R, vbuf, hd);
+            rng[2 * tq] = lo;
+            rng[2 * tq + 1] = hi;
+            if (lo <= hi) {
+                all_lo = lo < all_lo ? lo : all_lo;
+                all_hi = hi > all_hi ? hi : all_hi;
+            }
+            float scale = n->fp[0];
+            if (n->ip[4] > 0)
+                scale *= 1.0f + n->fp[1] * logf(floorf((float)(p + 1) / (float)n->ip[4]) + 1.0f);
             for (int64_t g = 0; g < G; g++) {
-                float *sg = sc + g * ATT_KB, bm = mx[g];
-                for (int64_t j = 0; j < cnt; j++) {
-                    sg[j] = vec_dot_f32(qs + g * hd, kbuf + j * hd, hd);
-                    bm = sg[j] > bm ? sg[j] : bm;
+                const float *qr = (const float *)(qb + (gk * G + g) * q->nb[1] + t * q->nb[2]);
+                float *qd = qs + (tq * G + g) * hd, *ad = acc + (tq * G + g) * hd;
+                for (int64_t i = 0; i < hd; i++) {
+                    qd[i] = qr[i] * scale;
+                    ad[i] = 0;
                 }
-                const float corr = expf(mx[g] - bm); /* 0 on the first block (mx = -inf) */
-                float *ag = acc + g * hd;
-                float lsum = l[g] * corr;
-                for (int64_t j = 0; j < cnt; j++) {
-                    float pj = expf(sg[j] - bm);
-                    lsum += pj;
-                    vec_scale_add(ag, vbuf + j * hd, pj, j == 0 ? corr : 1.0f, hd);
-                }
-                mx[g] = bm;
-                l[g] = lsum;
+                mx[tq * G + g] = -INFINITY;
+                l[tq * G + g] = 0;
             }
         }
-        for (int64_t g = 0; g < G; g++) {
-            float *y = (float *)(ob + (gk * G + g) * out->nb[1] + t * out->nb[2]);
-            const float inv = l[g] > 0 ? 1.0f / l[g] : 0.0f;
-            for (int64_t i = 0; i < hd; i++)
-                y[i] = acc[g * hd + i] * inv;
+        for (int64_t s0 = all_lo; s0 <= all_hi;) {
+            const int64_t slot0 = s0 % R;
+            int64_t cnt = all_hi - s0 + 1 < ATT_KB ? all_hi - s0 + 1 : ATT_KB;
+            if (cnt > R - slot0)
+                cnt = R - slot0; /* blocks never wrap around the ring */
+            size_t ks, vs;
+            const float *kr = kv_rows(c, k, kb, gk, slot0, cnt, kbuf, hd, &ks);
+            const float *vr = kv_rows(c, v, vb, gk, slot0, cnt, vbuf, hd, &vs);
+            for (int64_t tq = 0; tq < nq; tq++) {
+                int64_t a = rng[2 * tq] > s0 ? rng[2 * tq] : s0;
+                int64_t b = rng[2 * tq + 1] < s0 + cnt - 1 ? rng[2 * tq + 1] : s0 + cnt - 1;
+                if (a > b)
+                    continue;
+                for (int64_t g = 0; g < G; g++) {
+                    const int64_t hq = tq * G + g;
+                    c->attn_block(qs + hq * hd, kr + (size_t)(a - s0) * ks, ks,
+                               vr + (size_t)(a - s0) * vs, vs, b - a + 1, hd, acc + hq * hd,
+                               &mx[hq], &l[hq], sc);
+                }
+            }
+            s0 += cnt;
         }
+        for (int64_t tq = 0; tq < nq; tq++)
+            for (int64_t g = 0; g < G; g++) {
+                const int64_t hq = tq * G + g;
+                float *y = (float *)(ob + (gk * G + g) * out->nb[1] + (t0 + tq) * out->nb[2]);
+                const float inv = l[hq] > 0 ? 1.0f / l[hq] : 0.0f;
+                for (int64_t i = 0; i < hd; i++)
+                    y[i] = acc[hq * hd + i] * inv;
+            }
     }
 }
 
@@ -1275,6 +1515,8 @@ herd_backend *herd_backend_cpu_init(int n_threads, herd_error *err)
         return NULL;
     }
     c->nth = herd_threadpool_size(c->tp);
+    c->attn_block = pick_attn_block();
+    c->f16_row = pick_f16_row();
     be->iface = &cpu_iface;
     be->kind = HERD_BACKEND_CPU;
     be->n_threads = c->nth;
