@@ -317,7 +317,7 @@ void llama4_compute_info(herd_model *m)
     snprintf(in->backend, sizeof in->backend, "%s", m->be ? m->be->iface->name(m->be) : "none");
 }
 
-static herd_status attach_backend(herd_model *m, const herd_model_params *p, herd_error *err)
+static herd_status open_backend(herd_model *m, const herd_model_params *p, herd_error *err)
 {
     herd_backend_params bp = { .kind = p->backend, .device = p->device, .n_threads = p->n_threads,
                                .profile = p->profile };
@@ -327,6 +327,13 @@ static herd_status attach_backend(herd_model *m, const herd_model_params *p, her
         return err ? err->code : HERD_ERR_DEVICE;
     if (note[0])
         fprintf(stderr, "herd: %s\n", note); /* the one place the engine speaks: a fallback */
+    return HERD_OK;
+}
+
+static herd_status attach_backend(herd_model *m, const herd_model_params *p, herd_error *err)
+{
+    if (!m->be && open_backend(m, p, err))
+        return err ? err->code : HERD_ERR_DEVICE;
     for (int i = 0; i < m->n_weights; i++)
         if (m->be->iface->supports_type && !m->be->iface->supports_type(m->be, m->all_weights[i]->type))
             return herd_error_set(err, HERD_ERR_UNSUPPORTED,
@@ -616,9 +623,15 @@ herd_model *herd_model_synthetic(const char *shape, herd_type type, const herd_m
 #undef T
     if (llama4_collect_weights(m, err))
         goto fail;
+    /* A CUDA backend generates the large (non-F32) weights on the device from a seed
+     * (herd_tensor.synth_seed): Scout in Q4_K needs no 60 GB host copy. Others get host data. */
+    if (open_backend(m, params, err))
+        goto fail;
+    const bool dev_synth = m->be->kind == HERD_BACKEND_CUDA;
     size_t total = 0;
     for (int i = 0; i < m->n_weights; i++)
-        total += (herd_tensor_nbytes(m->all_weights[i]) + 63) / 64 * 64;
+        if (!dev_synth || m->all_weights[i]->type == HERD_TYPE_F32)
+            total += (herd_tensor_nbytes(m->all_weights[i]) + 63) / 64 * 64;
     size_t avail = mem_available();
     if (avail && total > avail) {
         herd_error_set(err, HERD_ERR_NOMEM,
@@ -626,7 +639,7 @@ herd_model *herd_model_synthetic(const char *shape, herd_type type, const herd_m
                        total / 1073741824.0, avail / 1073741824.0);
         goto fail;
     }
-    if (posix_memalign(&m->synthetic_data, 64, total)) {
+    if (posix_memalign(&m->synthetic_data, 64, total ? total : 64)) {
         m->synthetic_data = NULL;
         herd_error_set(err, HERD_ERR_NOMEM, "cannot allocate %.1f GiB for the synthetic model",
                        total / 1073741824.0);
@@ -636,6 +649,11 @@ herd_model *herd_model_synthetic(const char *shape, herd_type type, const herd_m
     size_t off = 0;
     for (int i = 0; i < m->n_weights; i++) {
         herd_tensor *t = m->all_weights[i];
+        if (dev_synth && t->type != HERD_TYPE_F32) {
+            t->data = NULL;
+            t->synth_seed = 0x5EED0000ull + (uint64_t)i * 7919;
+            continue;
+        }
         t->data = (char *)m->synthetic_data + off;
         off += (herd_tensor_nbytes(t) + 63) / 64 * 64;
         bool norm = t->ne[1] == 1 && t != &m->rope_freqs;

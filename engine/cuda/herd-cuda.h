@@ -1,0 +1,26 @@
+/* herd-cuda.h: entry points of the CUDA backend beyond herd_backend_iface (C boundary; the
+ * implementation is C++/CUDA: engine/cuda/cuda-backend.cu, cuda-ops.cu). */
+#pragma once
+
+#include <stddef.h>
+
+#include "../backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* device: CUDA device index. With no driver or no device this fails with
+ * "no CUDA device: <reason>" (never a crash); herd_backend_init_auto then falls back.
+ * Environment: HERD_CUDA_NO_CUBLAS=1 uses the built-in GEMM instead of cuBLAS (which is loaded
+ * at run time with dlopen: libcublas.so.13, .12 or .so), HERD_CUDA_NO_GRAPH=1 disables CUDA graph
+ * replay of repeated graphs. */
+herd_backend *herd_backend_cuda_init(int device, herd_error *err);
+
+/* Fills up to max names ("NVIDIA H100 80GB HBM3 [sm_90, 79.1 GiB]"); returns how many devices
+ * there are (0 when there is no driver or device). */
+int herd_cuda_list_devices(char names[][256], int max);
+
+#ifdef __cplusplus
+}
+#endif

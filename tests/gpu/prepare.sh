@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# tests/gpu/prepare.sh: run HERE (the build machine, no GPU). Builds a release tree with CUDA
+# (and Vulkan when found) in build-gpu-full/, then packs what tests/gpu/run.sh needs on a bare
+# GPU box into build-gpu/ (carry that one path to the device, limit 64 MiB):
+#   build-gpu/bin/   herd-cli, test-cuda, test-logits-hf, test-logits-ref, test-ops,
+#                    test-vulkan-ops (if built)
+#   build-gpu/libs/  shared libraries the binaries need beyond glibc (libutf8proc, libpng,
+#                    libjpeg, GLib, sqlite, libvulkan, ...); cudart is static and cuBLAS is loaded
+#                    at run time from the GPU box's CUDA toolkit (libcublasLt alone is 540 MB).
+# Usage: tests/gpu/prepare.sh [-j N]
+set -u
+cd "$(dirname "$0")/../.."
+JOBS=2
+[ "${1:-}" = "-j" ] && JOBS="${2:-2}"
+FULL=build-gpu-full
+PACK=build-gpu
+opts=(-Dui=disabled -Dbuildtype=release -Dcuda=enabled -Dfuzz=disabled)
+t0=$(date +%s)
+if [ -d "$FULL" ]; then
+    meson setup --reconfigure "$FULL" "${opts[@]}" >/dev/null || exit 1
+else
+    meson setup "$FULL" "${opts[@]}" >/dev/null || exit 1
+fi
+targets=(app/herd-cli tests/test-cuda tests/test-logits-hf tests/test-logits-ref tests/test-ops)
+[ -n "$(ninja -C "$FULL" -t targets all 2>/dev/null | grep '^tests/test-vulkan-ops:')" ] &&
+    targets+=(tests/test-vulkan-ops)
+ninja -C "$FULL" -j"$JOBS" "${targets[@]}" || exit 1
+rm -rf "$PACK"
+mkdir -p "$PACK/bin" "$PACK/libs"
+for t in "${targets[@]}"; do
+    cp "$FULL/$t" "$PACK/bin/" || exit 1
+done
+strip --strip-debug "$PACK"/bin/* 2>/dev/null
+# shared libraries beyond the C runtime a bare box always has
+skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libgcc_s|libstdc\+\+|libcuda\.so|libnvidia)'
+for b in "$PACK"/bin/*; do
+    ldd "$b" | awk '/=> \//{print $1" "$3}'
+done | sort -u | while read -r name path; do
+    if ! [[ "$name" =~ $skip ]]; then
+        cp -L "$path" "$PACK/libs/$name"
+    fi
+done
+# the glibc symbol versions the binaries need (a GPU box older than this machine's glibc fails)
+need=$(for b in "$PACK"/bin/* "$PACK"/libs/*; do objdump -T "$b" 2>/dev/null; done |
+       grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+git rev-parse HEAD > "$PACK/COMMIT" 2>/dev/null
+echo "needs ${need:-?} (this machine: $(ldd --version | head -1 | awk '{print $NF}'))" > "$PACK/GLIBC"
+echo "prepare: $(du -sh "$PACK" | cut -f1) in $PACK ($(ls "$PACK/bin" | wc -l) binaries," \
+     "$(ls "$PACK/libs" | wc -l) libraries, glibc ${need:-?}) in $(( $(date +%s) - t0 )) s"
+ls -la "$PACK/bin" "$PACK/libs"
+size=$(du -sb "$PACK" | cut -f1)
+if [ "$size" -gt $((60 * 1024 * 1024)) ]; then
+    echo "prepare: WARNING: $PACK is over 60 MiB; the device carry limit is 64 MiB" >&2
+fi

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh: run ON THE GPU BOX from the repository root, with build-gpu/ carried there
+# (made by tests/gpu/prepare.sh on the build machine; nothing is rebuilt here). Steps, each timed
+# and under its own time limit, continuing after failures; a summary at the end. Results (logs,
+# JSON) go to $OUT when it is set (the device tool collects it), else to build-gpu/results.
+#   1. device info (nvidia-smi, driver, toolkit, herd-cli devices)
+#   2. test-cuda: every op vs the scalar reference (cuBLAS and built-in GEMM), graph replay,
+#      profile, budget error, device-side synthetic weights
+#   3. parity on the tiny transformers fixtures (tests/fixtures): HERD_TEST_BACKEND=cuda
+#      test-logits-hf; test-logits-ref only if HERD_REFERENCE_DIR is given (not carried)
+#   4. benchmarks: Scout Q4_K (-p 512 -n 128, -p 4096 -n 0), mini q4_0/q4_k/q8_0
+# Budget: about 2-3 minutes expected, 500 s at most (every step's limit hit); Scout's 61 GB of
+# weights are generated on the device in about a second.
+# Usage: tests/gpu/run.sh [--quick]   (--quick: ops + parity + mini only, no Scout)
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+B=${HERD_GPU_BUILD:-build-gpu}
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+RES=${OUT:-$B/results}
+mkdir -p "$RES"
+export LD_LIBRARY_PATH="$ROOT/$B/libs:/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export HERD_SOURCE_DIR="$ROOT"
+T_START=$(date +%s)
+summary=()
+
+# step NAME LIMIT_S CMD...: runs CMD with a time limit, log in $RES/NAME.log
+step() {
+    local name=$1 limit=$2
+    shift 2
+    local t0 t1 rc
+    t0=$(date +%s.%N)
+    echo "=== $name (limit ${limit}s): $*"
+    timeout --kill-after=10 "$limit" "$@" > "$RES/$name.log" 2>&1
+    rc=$?
+    t1=$(date +%s.%N)
+    local dt
+    dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
+    local verdict=ok
+    case $rc in
+        0) verdict=ok ;;
+        77) verdict=SKIP ;;
+        124|137) verdict=TIMEOUT ;;
+        *) verdict="FAIL(rc=$rc)" ;;
+    esac
+    tail -n 25 "$RES/$name.log"
+    echo "=== $name: $verdict in ${dt}s"
+    summary+=("$(printf '%-28s %-12s %7ss' "$name" "$verdict" "$dt")")
+    return $rc
+}
+
+echo "=== device"
+{
+    nvidia-smi 2>&1 | head -20
+    nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.max.sm \
+        --format=csv 2>&1
+    command -v nvcc >/dev/null && nvcc --version | tail -2
+    ls /usr/local/cuda/lib64/libcublas.so* 2>/dev/null
+    cat "$B/COMMIT" "$B/GLIBC" 2>/dev/null
+    ldd --version | head -1
+    "$B/bin/herd-cli" devices 2>&1
+} | tee "$RES/device.txt"
+
+step test-cuda 120 "$B/bin/test-cuda"
+CUDA_RC=$?
+grep -E "^(FAIL|SKIP)|worst error|test-cuda:" "$RES/test-cuda.log" | head -40
+
+step logits-hf-cuda 60 env HERD_TEST_BACKEND=cuda \
+    HERD_SOURCE_DIR="$ROOT" "$B/bin/test-logits-hf"
+if [ -n "${HERD_REFERENCE_DIR:-}" ] && [ -d "${HERD_REFERENCE_DIR:-}" ]; then
+    step logits-ref-cuda 90 env HERD_TEST_BACKEND=cuda "$B/bin/test-logits-ref"
+else
+    summary+=("$(printf '%-28s %-12s' logits-ref-cuda 'not run (no HERD_REFERENCE_DIR)')")
+fi
+
+bench() { # name limit args...
+    local name=$1 limit=$2
+    shift 2
+    step "bench-$name" "$limit" "$B/bin/herd-cli" bench --backend cuda --json "$@"
+    grep '^{' "$RES/bench-$name.log" > "$RES/bench-$name.json" 2>/dev/null
+}
+
+# without a CUDA device herd-cli would fall back to the CPU: no benchmarks then
+if [ "$CUDA_RC" = 77 ]; then
+    summary+=("benchmarks                   not run (no CUDA device)")
+else
+    bench mini-q4_0 40 --synthetic mini --type q4_0 -p 512 -n 128 -r 3
+    bench mini-q4_k 40 --synthetic mini --type q4_k -p 512 -n 128 -r 3
+    bench mini-q8_0 40 --synthetic mini --type q8_0 -p 512 -n 128 -r 3
+    if [ $QUICK = 0 ]; then
+        bench scout-q4_k-p512-n128 100 --synthetic scout --type q4_k -p 512 -n 128 -r 2
+        bench scout-q4_k-p4096 100 --synthetic scout --type q4_k -p 4096 -n 0 -r 1
+    fi
+fi
+
+echo
+echo "=== summary ($(( $(date +%s) - T_START )) s in all)"
+for s in "${summary[@]}"; do
+    echo "$s"
+done
+echo "--- benchmarks (tokens/s)"
+for f in "$RES"/bench-*.json; do
+    [ -s "$f" ] || continue
+    python3 - "$f" <<'PY' 2>/dev/null || cat "$f"
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"{d['model']:>6} {d['type']:>5} {d['backend']:>5}  pp{d['n_prompt']:<5} "
+      f"{d['pp_tokens_per_s']:9.1f}   tg{d['n_gen']:<4} {d['tg_tokens_per_s']:8.1f}"
+      f"   ({d['tg_weight_gb_per_s']:.0f} GB/s of weights)")
+PY
+done | tee "$RES/summary.txt"
+printf '%s\n' "${summary[@]}" >> "$RES/summary.txt"
