@@ -350,7 +350,7 @@ static herd_status resize_torch(const uint8_t *src, uint32_t sw, uint32_t sh, ui
                                 uint32_t dw, uint32_t dh, herd_error *err)
 {
     fcoeffs ch = { 0 }, cv = { 0 };
-    float *tmp = NULL;
+    float *tmp = NULL, *acc = NULL;
     herd_status s = HERD_OK;
     int need_h = sw != dw, need_v = sh != dh;
     if ((need_h && torch_coeffs(sw, dw, &ch)) || (need_v && torch_coeffs(sh, dh, &cv))) {
@@ -374,38 +374,54 @@ static herd_status resize_torch(const uint8_t *src, uint32_t sw, uint32_t sh, ui
         for (uint32_t xx = 0; xx < dw; xx++) {
             int xmin = ch.bounds[xx * 2], n = ch.bounds[xx * 2 + 1];
             const float *w = ch.w + (size_t)xx * ch.ksize;
-            for (int c = 0; c < 3; c++) {
-                const uint8_t *p = in + (size_t)xmin * 3 + c;
-                float t = n > 0 ? (float)p[0] * w[0] : 0.0f;
-                for (int j = 1; j < n; j++)
-                    t = fmadd((float)p[3 * j], w[j], t);
-                o[xx * 3 + c] = t;
+            const uint8_t *p = in + (size_t)xmin * 3;
+            float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f;
+            if (n > 0) {
+                t0 = (float)p[0] * w[0];
+                t1 = (float)p[1] * w[0];
+                t2 = (float)p[2] * w[0];
             }
+            for (int j = 1; j < n; j++) {
+                t0 = fmadd((float)p[3 * j], w[j], t0);
+                t1 = fmadd((float)p[3 * j + 1], w[j], t1);
+                t2 = fmadd((float)p[3 * j + 2], w[j], t2);
+            }
+            o[xx * 3 + 0] = t0;
+            o[xx * 3 + 1] = t1;
+            o[xx * 3 + 2] = t2;
         }
     }
     size_t row = (size_t)dw * 3;
+    acc = malloc(row * sizeof(float));
+    if (!acc) {
+        s = herd_error_set(err, HERD_ERR_NOMEM, "out of memory resizing");
+        goto done;
+    }
     for (uint32_t yy = 0; yy < dh; yy++) {
         uint8_t *o = dst + yy * row;
-        if (!need_v) {
-            for (size_t i = 0; i < row; i++) {
-                float v = nearbyintf(tmp[yy * row + i]);
-                o[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        const float *t = tmp + (size_t)yy * row;
+        if (need_v) {
+            /* row by row, same operation order per value as aten: w0·r0, then fma over j */
+            int ymin = cv.bounds[yy * 2], n = cv.bounds[yy * 2 + 1];
+            const float *w = cv.w + (size_t)yy * cv.ksize;
+            const float *r = tmp + (size_t)ymin * row;
+            for (size_t i = 0; i < row; i++)
+                acc[i] = n > 0 ? r[i] * w[0] : 0.0f;
+            for (int j = 1; j < n; j++) {
+                r += row;
+                for (size_t i = 0; i < row; i++)
+                    acc[i] = fmadd(r[i], w[j], acc[i]);
             }
-            continue;
+            t = acc;
         }
-        int ymin = cv.bounds[yy * 2], n = cv.bounds[yy * 2 + 1];
-        const float *w = cv.w + (size_t)yy * cv.ksize;
         for (size_t i = 0; i < row; i++) {
-            const float *p = tmp + (size_t)ymin * row + i;
-            float t = n > 0 ? p[0] * w[0] : 0.0f;
-            for (int j = 1; j < n; j++)
-                t = fmadd(p[j * row], w[j], t);
-            float v = nearbyintf(t);
+            float v = nearbyintf(t[i]);
             o[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
     }
 done:
     free(tmp);
+    free(acc);
     free(ch.bounds);
     free(ch.w);
     free(cv.bounds);
