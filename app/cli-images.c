@@ -4,8 +4,6 @@
 #include <string.h>
 
 #include "encoder.h"
-#include "image.h"
-#include "preprocess.h"
 
 herd_status cli_images_load(cli_images *im, const char *mmproj, const char *const *paths, int n,
                             herd_model *m, const cli_model_opts *o, herd_error *err)
@@ -25,32 +23,24 @@ herd_status cli_images_load(cli_images *im, const char *mmproj, const char *cons
                             mmproj, vi->n_proj, D);
         goto out;
     }
-    herd_image_limits lim;
-    herd_image_limits_default(&lim);
-    herd_preprocess_params pp;
-    herd_preprocess_params_default(&pp);
     for (int i = 0; i < n && !st; i++) {
-        herd_image img = { 0 };
-        herd_tiles tiles = { 0 };
-        if ((st = herd_image_load(paths[i], &lim, &img, err)) ||
-            (st = herd_preprocess(&img, &pp, &tiles, err))) {
-            herd_image_free(&img);
+        float *rows;
+        int n_rows;
+        st = herd_vision_encode_file(v, paths[i], 0, &rows, &n_rows, &im->rows[im->n],
+                                     &im->cols[im->n], err);
+        if (st)
+            break;
+        float *ne = realloc(im->embd, ((size_t)im->n_rows + n_rows) * (size_t)D * sizeof(float));
+        if (!ne) {
+            free(rows);
+            st = herd_error_set(err, HERD_ERR_NOMEM, "out of memory");
             break;
         }
-        size_t rows = (size_t)tiles.n_tiles * (size_t)vi->tokens_per_tile;
-        float *ne = realloc(im->embd, ((size_t)im->n_rows + rows) * (size_t)D * sizeof(float));
-        if (!ne) {
-            st = herd_error_set(err, HERD_ERR_NOMEM, "out of memory");
-        } else {
-            im->embd = ne;
-            st = herd_vision_encode(v, &tiles, im->embd + (size_t)im->n_rows * D, err);
-            im->rows[im->n] = tiles.rows;
-            im->cols[im->n] = tiles.cols;
-            im->n++;
-            im->n_rows += (int)rows;
-        }
-        herd_tiles_free(&tiles);
-        herd_image_free(&img);
+        im->embd = ne;
+        memcpy(im->embd + (size_t)im->n_rows * D, rows, (size_t)n_rows * D * sizeof(float));
+        free(rows);
+        im->n_rows += n_rows;
+        im->n++;
     }
 out:
     herd_vision_free(v);

@@ -4,6 +4,7 @@
 #include "herd-backend-engine.h"
 
 #include "chat.h"
+#include "encoder.h"
 #include "herd.h"
 
 #include <stdlib.h>
@@ -13,8 +14,24 @@ typedef struct {
     herd_model   *model;
     GMutex        lock; /* guards session for cancel() from other threads */
     herd_session *session;
+    herd_vision  *vision;    /* NULL without an mmproj */
+    GHashTable   *image_cache; /* stored image path (content-addressed) → CachedImage */
     gint          cancelled; /* atomic: reaches load, which has no session yet */
 } EngineBackend;
+
+/* Encoded images are kept: a conversation re-sends its images every turn, and the store names
+ * image files by their content hash, so a path always means the same pixels. */
+typedef struct {
+    float *rows;
+    int    n_rows, grid_rows, grid_cols;
+} CachedImage;
+
+static void cached_image_free(gpointer p)
+{
+    CachedImage *c = p;
+    free(c->rows);
+    g_free(c);
+}
 
 typedef struct {
     EngineBackend *eb;
@@ -37,6 +54,9 @@ static void drop_model(EngineBackend *eb)
     eb->session = NULL;
     g_mutex_unlock(&eb->lock);
     herd_session_free(s);
+    herd_vision_free(eb->vision);
+    eb->vision = NULL;
+    g_hash_table_remove_all(eb->image_cache);
     herd_model_free(eb->model);
     eb->model = NULL;
 }
@@ -61,15 +81,35 @@ static herd_status engine_load(void *impl, const char *model_path, const char *m
         herd_model_free(m);
         return herd_error_set(err, HERD_ERR_UNSUPPORTED, "%s has no tokenizer", model_path);
     }
+    herd_vision *v = NULL;
+    if (mmproj_path && *mmproj_path) {
+        v = herd_vision_load(mmproj_path, herd_model_backend(m), err);
+        if (!v) {
+            herd_model_free(m);
+            return err && err->code ? err->code : HERD_ERR_FORMAT;
+        }
+        if (herd_vision_get_info(v)->n_proj != herd_model_get_info(m)->n_embd) {
+            herd_error_set(err, HERD_ERR_INVALID,
+                           "%s projects images to width %d but the text model's width is %d: "
+                           "the two files do not belong together",
+                           mmproj_path, herd_vision_get_info(v)->n_proj,
+                           herd_model_get_info(m)->n_embd);
+            herd_vision_free(v);
+            herd_model_free(m);
+            return HERD_ERR_INVALID;
+        }
+    }
     herd_session_params sp = herd_session_default_params();
     if (eb->cfg.n_ctx > 0)
         sp.n_ctx = eb->cfg.n_ctx;
     herd_session *s = herd_session_new(m, &sp, err);
     if (!s) {
+        herd_vision_free(v);
         herd_model_free(m);
         return err && err->code ? err->code : HERD_ERR_NOMEM;
     }
     eb->model = m;
+    eb->vision = v;
     g_mutex_lock(&eb->lock);
     eb->session = s;
     g_mutex_unlock(&eb->lock);
@@ -101,25 +141,53 @@ static herd_status engine_generate(void *impl, const HerdBackendRequest *req,
     EngineBackend *eb = impl;
     if (!eb->model || !eb->session)
         return herd_error_set(err, HERD_ERR_INVALID, "no model is loaded");
+    size_t n_parts = 0;
+    for (size_t i = 0; i < req->n_turns; i++)
+        n_parts += 1 + req->turns[i].n_images;
     herd_chat_msg *msgs = g_new0(herd_chat_msg, req->n_turns ? req->n_turns : 1);
-    herd_chat_part *parts = g_new0(herd_chat_part, req->n_turns ? req->n_turns : 1);
+    herd_chat_part *parts = g_new0(herd_chat_part, n_parts ? n_parts : 1);
+    const int D = herd_model_get_info(eb->model)->n_embd;
+    float *img_rows = NULL;
+    size_t n_img_rows = 0;
     herd_status st = HERD_OK;
-    for (size_t i = 0; i < req->n_turns; i++) {
+    size_t p = 0;
+    for (size_t i = 0; i < req->n_turns && st == HERD_OK; i++) {
         const HerdBackendTurn *t = &req->turns[i];
-        if (t->n_images) {
-            st = herd_error_set(err, HERD_ERR_UNSUPPORTED,
-                                "image input is not available yet: the vision encoder is not "
-                                "connected to the app");
-            break;
+        msgs[i].parts = &parts[p];
+        /* images first, then the text: the layout of Meta's examples */
+        for (size_t k = 0; k < t->n_images && st == HERD_OK; k++) {
+            if (!eb->vision) {
+                st = herd_error_set(err, HERD_ERR_INVALID,
+                                    "this model was loaded without its vision file (mmproj): "
+                                    "choose one to ask about images");
+                break;
+            }
+            CachedImage *c = g_hash_table_lookup(eb->image_cache, t->image_paths[k]);
+            if (!c) {
+                c = g_new0(CachedImage, 1);
+                st = herd_vision_encode_file(eb->vision, t->image_paths[k], eb->cfg.max_tiles,
+                                             &c->rows, &c->n_rows, &c->grid_rows,
+                                             &c->grid_cols, err);
+                if (st) {
+                    g_free(c);
+                    break;
+                }
+                g_hash_table_insert(eb->image_cache, g_strdup(t->image_paths[k]), c);
+            }
+            img_rows = g_realloc(img_rows, (n_img_rows + (size_t)c->n_rows) * D * sizeof(float));
+            memcpy(img_rows + n_img_rows * D, c->rows, (size_t)c->n_rows * D * sizeof(float));
+            n_img_rows += (size_t)c->n_rows;
+            parts[p++] = (herd_chat_part){ .type = HERD_CHAT_IMAGE, .rows = c->grid_rows,
+                                           .cols = c->grid_cols };
         }
-        parts[i].type = HERD_CHAT_TEXT;
-        parts[i].text = t->text ? t->text : "";
-        parts[i].len = strlen(parts[i].text);
+        parts[p].type = HERD_CHAT_TEXT;
+        parts[p].text = t->text ? t->text : "";
+        parts[p].len = strlen(parts[p].text);
+        p++;
         msgs[i].role = t->role == HERD_MESSAGE_ROLE_SYSTEM      ? HERD_CHAT_SYSTEM
                        : t->role == HERD_MESSAGE_ROLE_ASSISTANT ? HERD_CHAT_ASSISTANT
                                                                 : HERD_CHAT_USER;
-        msgs[i].parts = &parts[i];
-        msgs[i].n_parts = 1;
+        msgs[i].n_parts = (int)(&parts[p] - msgs[i].parts);
     }
     int32_t *ids = NULL;
     int n_ids = 0;
@@ -139,7 +207,8 @@ static herd_status engine_generate(void *impl, const HerdBackendRequest *req,
         gp.on_prompt_progress = gen_prompt_progress;
         gp.user_data = &g;
         herd_gen_stats gs = { 0 };
-        st = herd_generate(eb->session, ids, n_ids, NULL, &gp, &gs, err);
+        herd_image_rows rows = { img_rows, (int)n_img_rows };
+        st = herd_generate(eb->session, ids, n_ids, n_img_rows ? &rows : NULL, &gp, &gs, err);
         stats->n_prompt_tokens = gs.n_prompt;
         stats->n_gen_tokens = gs.n_gen;
         stats->prompt_ms = gs.t_prompt_ms;
@@ -150,6 +219,7 @@ static herd_status engine_generate(void *impl, const HerdBackendRequest *req,
             st = herd_error_set(err, HERD_ERR_ABORTED, "generation stopped");
     }
     free(ids);
+    g_free(img_rows);
     g_free(parts);
     g_free(msgs);
     return st;
@@ -169,6 +239,7 @@ static void engine_free(void *impl)
 {
     EngineBackend *eb = impl;
     drop_model(eb);
+    g_hash_table_destroy(eb->image_cache);
     g_mutex_clear(&eb->lock);
     g_free(eb);
 }
@@ -187,5 +258,6 @@ HerdBackend herd_engine_backend_new(const herd_engine_backend_config *config)
     if (config)
         eb->cfg = *config;
     g_mutex_init(&eb->lock);
+    eb->image_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_image_free);
     return (HerdBackend){ &engine_vtable, eb };
 }

@@ -1,7 +1,8 @@
 /* test-app-engine: the worker over the real engine backend with the tiny Llama 4 fixture
  * (tests/fixtures/models/tiny-f32.gguf). The answer streamed through the worker equals a
  * direct herd_generate() with the same prompt and greedy sampling; loading reports progress;
- * Stop interrupts a long answer; image turns are refused until vision is wired. */
+ * Stop interrupts a long answer; an image turn without an mmproj is refused with a sentence,
+ * and with the mmproj loaded the image goes through the vision encoder into the answer. */
 #include "app-test-util.h"
 #include "herd-backend-engine.h"
 #include "herd-conversation.h"
@@ -115,7 +116,7 @@ static void test_engine(void)
     g_assert_no_error(e);
     HerdConversation *conv = herd_conversation_new(store, "engine", &e);
     g_assert_nonnull(herd_conversation_add_message(conv, HERD_MESSAGE_ROLE_USER, "Tell me about llamas.", NULL, 0, &e));
-    herd_engine_backend_config cfg = { 0, 512, HERD_BACKEND_CPU, 0 };
+    herd_engine_backend_config cfg = { .n_ctx = 512, .backend = HERD_BACKEND_CPU };
     HerdWorker *w = herd_worker_new(herd_engine_backend_new(&cfg), store);
     Watch wt = { 0 };
     g_signal_connect(w, "load-progress", G_CALLBACK(on_load_progress), &wt);
@@ -174,17 +175,35 @@ static void test_engine(void)
         g_test_message("the tiny model ends its turn early: stop-mid-answer not exercised here");
     }
 
-    /* Images are refused with a sentence, the message ends in 'error'. */
+    /* Without the vision file an image turn is refused with a sentence: message 'error'. */
     g_autofree char *img = test_write(dir, "x.png", test_png_red, TEST_PNG_RED_LEN);
     HerdMessageImage att = { img, NULL, NULL, 2, 2, 0 };
     g_assert_nonnull(herd_conversation_add_message(conv2, HERD_MESSAGE_ROLE_USER, "What is this?", &att, 1, &e));
     wt.finished = FALSE;
     HerdMessage *r3 = herd_worker_generate(w, conv2, &greedy, &e);
     wait_for(&wt.finished);
-    g_assert_error(wt.error, HERD_WORKER_ERROR, HERD_ERR_UNSUPPORTED);
+    g_assert_error(wt.error, HERD_WORKER_ERROR, HERD_ERR_INVALID);
     g_assert_cmpint(herd_message_get_state(r3), ==, HERD_MESSAGE_STATE_ERROR);
-    g_assert_nonnull(strstr(herd_message_get_error_text(r3), "vision"));
+    g_assert_nonnull(strstr(herd_message_get_error_text(r3), "mmproj"));
     g_clear_error(&wt.error);
+
+    /* With the mmproj the image is encoded and answered. */
+    g_autofree char *mmproj = g_build_filename(g_getenv("HERD_SOURCE_DIR"), "tests", "fixtures",
+                                               "models", "tiny-mmproj-f32.gguf", NULL);
+    wt.loaded = FALSE;
+    wt.last_progress = 0;
+    herd_worker_load_model(w, model_path, mmproj);
+    wait_for(&wt.loaded);
+    HerdConversation *conv3 = herd_conversation_new(store, "engine 3", &e);
+    g_assert_nonnull(herd_conversation_add_message(conv3, HERD_MESSAGE_ROLE_USER, "What is this?", &att, 1, &e));
+    wt.finished = FALSE;
+    HerdMessage *r4 = herd_worker_generate(w, conv3, &greedy, &e);
+    wait_for(&wt.finished);
+    g_assert_no_error(wt.error);
+    g_assert_cmpint(herd_message_get_state(r4), ==, HERD_MESSAGE_STATE_COMPLETE);
+    /* 1 tile: 147 image tokens + the text around them */
+    g_assert_cmpint(herd_message_get_stats(r4)->n_prompt_tokens, >, 147);
+    g_object_unref(conv3);
 
     g_assert_finalize_object(w);
     g_object_unref(conv);

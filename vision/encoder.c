@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gguf.h"
+#include "image.h"
 #include "quant.h"
 
 typedef struct vit_layer {
@@ -340,4 +341,41 @@ herd_status herd_vision_encode(herd_vision *v, const herd_tiles *tiles, float *o
             return st;
     }
     return HERD_OK;
+}
+
+herd_status herd_vision_encode_file(herd_vision *v, const char *path, int max_tiles, float **out,
+                                    int *n_rows, int *grid_rows, int *grid_cols, herd_error *err)
+{
+    *out = NULL;
+    *n_rows = 0;
+    herd_image_limits lim;
+    herd_image_limits_default(&lim);
+    herd_preprocess_params pp;
+    herd_preprocess_params_default(&pp);
+    if (max_tiles > 0)
+        pp.max_tiles = max_tiles;
+    herd_image img = { 0 };
+    herd_tiles tiles = { 0 };
+    herd_status st = herd_image_load(path, &lim, &img, err);
+    if (!st)
+        st = herd_preprocess(&img, &pp, &tiles, err);
+    if (!st) {
+        size_t rows = (size_t)tiles.n_tiles * (size_t)v->info.tokens_per_tile;
+        *out = malloc(rows * (size_t)v->info.n_proj * sizeof(float));
+        if (!*out)
+            st = herd_error_set(err, HERD_ERR_NOMEM, "out of memory for the image embeddings");
+        else
+            st = herd_vision_encode(v, &tiles, *out, err);
+        if (!st) {
+            *n_rows = (int)rows;
+            *grid_rows = tiles.rows;
+            *grid_cols = tiles.cols;
+        } else {
+            free(*out);
+            *out = NULL;
+        }
+    }
+    herd_tiles_free(&tiles);
+    herd_image_free(&img);
+    return st;
 }

@@ -26,3 +26,9 @@ const herd_vision_info *herd_vision_get_info(const herd_vision *v);
  * pixel-shuffle order), ready to replace the <|patch|> token embeddings in order. */
 herd_status herd_vision_encode(herd_vision *v, const herd_tiles *tiles, float *out,
                                herd_error *err);
+
+/* The whole way from a file: decode (default limits), tile (max_tiles; 0 = 16), encode.
+ * *out (malloc'd, caller frees) receives *n_rows = tiles × 144 rows of n_proj floats; *grid_rows
+ * and *grid_cols give the tile grid the chat layout needs. */
+herd_status herd_vision_encode_file(herd_vision *v, const char *path, int max_tiles, float **out,
+                                    int *n_rows, int *grid_rows, int *grid_cols, herd_error *err);
