@@ -7,6 +7,7 @@
  * same calls for the same rows whatever the thread count, so results do not depend on it.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ struct herd_buffer {
 };
 
 typedef struct cpu_ctx {
+    pthread_mutex_t lock; /* one graph at a time (arena, scratch and pool are shared) */
     herd_threadpool *tp;
     int nth;
     char *arena;
@@ -1307,6 +1309,7 @@ static void cpu_free(herd_backend *be)
         free(c->arena);
         free(c->scratch);
         free(c->wbuf);
+        pthread_mutex_destroy(&c->lock);
         free(c);
     }
     free(be);
@@ -1403,7 +1406,18 @@ static herd_status grow(void **p, size_t *have, size_t need, herd_error *err, co
     return HERD_OK;
 }
 
+static herd_status graph_compute_locked(herd_backend *be, herd_graph *g, herd_error *err);
+
 static herd_status cpu_graph_compute(herd_backend *be, herd_graph *g, herd_error *err)
+{
+    cpu_ctx *c = be->ctx;
+    pthread_mutex_lock(&c->lock);
+    herd_status st = graph_compute_locked(be, g, err);
+    pthread_mutex_unlock(&c->lock);
+    return st;
+}
+
+static herd_status graph_compute_locked(herd_backend *be, herd_graph *g, herd_error *err)
 {
     cpu_ctx *c = be->ctx;
     if (g->oom)
@@ -1507,8 +1521,10 @@ herd_backend *herd_backend_cpu_init(int n_threads, herd_error *err)
         herd_error_set(err, HERD_ERR_NOMEM, "cpu backend: out of memory");
         return NULL;
     }
+    pthread_mutex_init(&c->lock, NULL);
     c->tp = herd_threadpool_new(n_threads);
     if (!c->tp) {
+        pthread_mutex_destroy(&c->lock);
         free(be);
         free(c);
         herd_error_set(err, HERD_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);

@@ -76,20 +76,28 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* spin until *addr != val or the time runs out; true if it changed */
+/* spin until *addr != val or the time runs out; true if it changed. After YIELD_AFTER_NS the
+ * spinning thread also yields, so that on a busy machine the thread it waits for can run. */
+#define YIELD_AFTER_NS 20000ull
 static bool spin_while_equal(atomic_uint *addr, unsigned val, uint64_t spin_ns)
 {
     uint64_t t0 = 0;
+    bool yield = false;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(addr, memory_order_acquire) != val)
             return true;
-        CPU_RELAX();
-        if ((i & 255) == 0) {
+        if (yield)
+            sched_yield();
+        else
+            CPU_RELAX();
+        if ((i & 255) == 0 || yield) {
             uint64_t t = now_ns();
             if (!t0)
                 t0 = t;
             else if (t - t0 > spin_ns)
                 return false;
+            else if (t - t0 > YIELD_AFTER_NS)
+                yield = true;
         }
     }
 }
