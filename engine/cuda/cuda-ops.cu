@@ -36,7 +36,7 @@ static td mk_td(const herd_tensor *t)
     return r;
 }
 
-__device__ __forceinline__ float h2f(uint16_t h)
+__host__ __device__ __forceinline__ float h2f(uint16_t h)
 {
     return __half2float(__ushort_as_half(h));
 }
@@ -46,7 +46,7 @@ __device__ __forceinline__ float bf2f(uint16_t h)
     return __uint_as_float((uint32_t)h << 16);
 }
 
-__device__ __forceinline__ uint16_t ld16(const uint8_t *p)
+__host__ __device__ __forceinline__ uint16_t ld16(const uint8_t *p)
 {
     return *(const uint16_t *)p; /* every f16 field is 2-byte aligned */
 }
@@ -90,6 +90,13 @@ __device__ float block_max(float v, float *sh)
     return warp_max(v);
 }
 
+/* `#pragma unroll` in host+device code: only for the device pass (the host compiler warns) */
+#ifdef __CUDA_ARCH__
+#define HD_UNROLL _Pragma("unroll")
+#else
+#define HD_UNROLL
+#endif
+
 /* --- quantized blocks: traits and 8-value chunk dequantization (spec §7.6) --- */
 
 template <int T> struct qt;
@@ -99,7 +106,7 @@ template <> struct qt<HERD_TYPE_Q4_K> { enum { BLK = 256, BYTES = 144, CPB = 32 
 template <> struct qt<HERD_TYPE_Q5_K> { enum { BLK = 256, BYTES = 176, CPB = 32 }; };
 template <> struct qt<HERD_TYPE_Q6_K> { enum { BLK = 256, BYTES = 210, CPB = 32 }; };
 
-__device__ __forceinline__ void k_scale_min(int j, const uint8_t *sc, int *d, int *m)
+__host__ __device__ __forceinline__ void k_scale_min(int j, const uint8_t *sc, int *d, int *m)
 {
     if (j < 4) {
         *d = sc[j] & 63;
@@ -111,33 +118,33 @@ __device__ __forceinline__ void k_scale_min(int j, const uint8_t *sc, int *d, in
 }
 
 /* values v[0..7] of elements e0..e0+7 of block b, chunk ci < CPB */
-template <int T> __device__ __forceinline__ void deq8(const uint8_t *b, int ci, float *v, int *e0);
+template <int T> __host__ __device__ __forceinline__ void deq8(const uint8_t *b, int ci, float *v, int *e0);
 
 template <>
-__device__ __forceinline__ void deq8<HERD_TYPE_Q8_0>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q8_0>(const uint8_t *b, int ci, float *v, int *e0)
 {
     const float d = h2f(ld16(b));
     const int8_t *q = (const int8_t *)(b + 2 + 8 * ci);
-#pragma unroll
+HD_UNROLL
     for (int j = 0; j < 8; j++)
         v[j] = d * (float)q[j];
     *e0 = 8 * ci;
 }
 
 template <>
-__device__ __forceinline__ void deq8<HERD_TYPE_Q4_0>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_0>(const uint8_t *b, int ci, float *v, int *e0)
 {
     const float d = h2f(ld16(b));
     const int hi = ci >> 1, l0 = (ci & 1) * 8;
     const uint8_t *q = b + 2 + l0;
-#pragma unroll
+HD_UNROLL
     for (int j = 0; j < 8; j++)
         v[j] = d * (float)((hi ? q[j] >> 4 : q[j] & 15) - 8);
     *e0 = hi * 16 + l0;
 }
 
 template <>
-__device__ __forceinline__ void deq8<HERD_TYPE_Q4_K>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_K>(const uint8_t *b, int ci, float *v, int *e0)
 {
     const int c = ci >> 3, hi = (ci >> 2) & 1, l0 = (ci & 3) * 8;
     int sd, sm;
@@ -145,7 +152,7 @@ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_K>(const uint8_t *b, int ci, f
     const float dl = h2f(ld16(b)) * (float)sd, ml = h2f(ld16(b + 2)) * (float)sm;
     const uint2 qq = *(const uint2 *)(b + 16 + 32 * c + l0);
     const uint32_t w[2] = { qq.x, qq.y };
-#pragma unroll
+HD_UNROLL
     for (int j = 0; j < 8; j++) {
         uint32_t q = (w[j >> 2] >> (8 * (j & 3))) & 0xff;
         v[j] = dl * (float)(hi ? q >> 4 : q & 15) - ml;
@@ -154,7 +161,7 @@ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_K>(const uint8_t *b, int ci, f
 }
 
 template <>
-__device__ __forceinline__ void deq8<HERD_TYPE_Q5_K>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q5_K>(const uint8_t *b, int ci, float *v, int *e0)
 {
     const int c = ci >> 3, hi = (ci >> 2) & 1, l0 = (ci & 3) * 8;
     int sd, sm;
@@ -164,7 +171,7 @@ __device__ __forceinline__ void deq8<HERD_TYPE_Q5_K>(const uint8_t *b, int ci, f
     const uint2 hh = *(const uint2 *)(b + 16 + l0);
     const uint32_t w[2] = { qq.x, qq.y }, h[2] = { hh.x, hh.y };
     const int sh = 2 * c + hi;
-#pragma unroll
+HD_UNROLL
     for (int j = 0; j < 8; j++) {
         uint32_t q = (w[j >> 2] >> (8 * (j & 3))) & 0xff;
         uint32_t hb = (h[j >> 2] >> (8 * (j & 3) + sh)) & 1;
@@ -174,14 +181,14 @@ __device__ __forceinline__ void deq8<HERD_TYPE_Q5_K>(const uint8_t *b, int ci, f
 }
 
 template <>
-__device__ __forceinline__ void deq8<HERD_TYPE_Q6_K>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q6_K>(const uint8_t *b, int ci, float *v, int *e0)
 {
     const int e = 8 * ci, h = e >> 7, r = e & 127, qq = r >> 5, l0 = r & 31;
     const uint8_t *ql = b + 64 * h + (qq & 1) * 32 + l0;
     const uint8_t *qh = b + 128 + 32 * h + l0;
     const float d = h2f(ld16(b + 208)) * (float)(int8_t)b[192 + 8 * h + (l0 >> 4) + 2 * qq];
     const int ns = (qq >> 1) * 4, hs = 2 * qq;
-#pragma unroll
+HD_UNROLL
     for (int j = 0; j < 8; j++) {
         int q = ((ql[j] >> ns) & 15) | (((qh[j] >> hs) & 3) << 4);
         v[j] = d * (float)(q - 32);
@@ -1624,4 +1631,35 @@ herd_status herd_cu_synth(cu_ctx *c, const herd_tensor *t, void *dst, herd_error
                                              s1);
     LAUNCH_CHECK(err);
     return HERD_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* host check of the block decoding (tests/test-cuda-deq.c: runs without a GPU)                */
+
+template <int T> static void host_deq(const uint8_t *src, int64_t n, float *out)
+{
+    /* the same chunk walk as k_mv_q / k_deq_tile: chunk ch -> block ch / CPB, part ch % CPB */
+    const int64_t nch = n / qt<T>::BLK * qt<T>::CPB;
+    for (int64_t ch = 0; ch < nch; ch++) {
+        const int64_t ib = ch / qt<T>::CPB;
+        const int ci = (int)(ch % qt<T>::CPB);
+        float v[8];
+        int e0;
+        deq8<T>(src + (size_t)ib * qt<T>::BYTES, ci, v, &e0);
+        for (int j = 0; j < 8; j++)
+            out[ib * qt<T>::BLK + e0 + j] = v[j];
+    }
+}
+
+extern "C" int herd_cu_host_dequantize(herd_type t, const void *src, int64_t n, float *out)
+{
+    const uint8_t *s8 = (const uint8_t *)src;
+    switch (t) {
+    case HERD_TYPE_Q8_0: host_deq<HERD_TYPE_Q8_0>(s8, n, out); return 1;
+    case HERD_TYPE_Q4_0: host_deq<HERD_TYPE_Q4_0>(s8, n, out); return 1;
+    case HERD_TYPE_Q4_K: host_deq<HERD_TYPE_Q4_K>(s8, n, out); return 1;
+    case HERD_TYPE_Q5_K: host_deq<HERD_TYPE_Q5_K>(s8, n, out); return 1;
+    case HERD_TYPE_Q6_K: host_deq<HERD_TYPE_Q6_K>(s8, n, out); return 1;
+    default: return 0;
+    }
 }

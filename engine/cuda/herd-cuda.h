@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../backend.h"
 
@@ -20,6 +21,11 @@ herd_backend *herd_backend_cuda_init(int device, herd_error *err);
 /* Fills up to max names ("NVIDIA H100 80GB HBM3 [sm_90, 79.1 GiB]"); returns how many devices
  * there are (0 when there is no driver or device). */
 int herd_cuda_list_devices(char names[][256], int max);
+
+/* Test hook: decodes n values of quantized blocks on the host with the kernels' own block
+ * decoder (the chunk walk of the matrix-vector and dequantization kernels); returns 0 if the type
+ * has none. Lets the block layouts be checked against quant.c without a GPU. */
+int herd_cu_host_dequantize(herd_type t, const void *src, int64_t n, float *out);
 
 #ifdef __cplusplus
 }
