@@ -612,6 +612,19 @@ static void cases_eltwise(oh *h)
     oh_begin(h);
     x = oh_input(h, HERD_TYPE_F32, 2, NE(130, 7), 8.0f, NULL);
     oh_check(h, herd_sigmoid(h->g, x), 1e-6, "sigmoid [130,7]");
+    /* wide ranges: exp over/underflow regions and erf tails */
+    oh_begin(h);
+    x = oh_input(h, HERD_TYPE_F32, 2, NE(257, 3), 120.0f, NULL);
+    oh_check(h, herd_silu(h->g, x), 1e-6, "silu [257,3] |x| < 120");
+    oh_begin(h);
+    x = oh_input(h, HERD_TYPE_F32, 2, NE(257, 3), 120.0f, NULL);
+    oh_check(h, herd_sigmoid(h->g, x), 1e-6, "sigmoid [257,3] |x| < 120");
+    oh_begin(h);
+    x = oh_input(h, HERD_TYPE_F32, 2, NE(257, 3), 14.0f, NULL);
+    oh_check(h, herd_gelu(h->g, x), 1e-6, "gelu [257,3] |x| < 14");
+    oh_begin(h);
+    x = oh_input(h, HERD_TYPE_F32, 2, NE(130, 4), 1.0f, NULL);
+    oh_check(h, herd_softmax(h->g, x, 60.0f), 1e-5, "softmax [130,4] scale 60 (peaked)");
     oh_begin(h);
     x = oh_input(h, HERD_TYPE_F32, 2, NE(88, 5), 6.0f, NULL);
     herd_tensor *y = oh_input(h, HERD_TYPE_F32, 2, NE(88, 5), 2.0f, NULL);

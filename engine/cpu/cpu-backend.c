@@ -863,6 +863,101 @@ static void op_kv_store(cpu_ctx *c, const herd_node *n, int ith, int nth)
     }
 }
 
+/* expf for vectorized loops: Cody-Waite reduction + Cephes polynomial (max error ~2 ulp),
+ * input clamped to [-87.3, 88.3] (results below 1.2e-38 are flushed to that) */
+static inline float exp_vec(float x)
+{
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    /* round to nearest through the 1.5 * 2^23 trick (no libm call: keeps the loop vectorized) */
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* exact-erf GELU, x * (1 - erfc(x / sqrt 2) / 2), erfc by the Chebyshev fit of Numerical
+ * Recipes (fractional error < 1.2e-7), written without cancellation for x < 0 */
+static inline float gelu_vec(float x)
+{
+    const float z = fabsf(x) * 0.70710678118654752f;
+    const float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    const float erfc_z = t * exp_vec(p - z * z); /* erfc(|x| / sqrt 2) */
+    return x >= 0 ? x * (1.0f - 0.5f * erfc_z) : 0.5f * x * erfc_z;
+}
+
+SIMD_CLONES static void unary_row(herd_op op, float *y, const float *x, const float *b, int64_t n,
+                                  float s)
+{
+    switch (op) {
+    case HERD_OP_SCALE:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * s;
+        break;
+    case HERD_OP_SILU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] / (1.0f + exp_vec(-x[i]));
+        break;
+    case HERD_OP_SWIGLU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] / (1.0f + exp_vec(-x[i])) * b[i];
+        break;
+    case HERD_OP_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 1.0f / (1.0f + exp_vec(-x[i]));
+        break;
+    case HERD_OP_GELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = gelu_vec(x[i]);
+        break;
+    default: break;
+    }
+}
+
+/* softmax row: y = exp(x * sc - max) / sum */
+SIMD_CLONES static void softmax_row(float *y, const float *x, int64_t n, float sc)
+{
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        m = x[i] * sc > m ? x[i] * sc : m;
+    float acc[16] = { 0 };
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int u = 0; u < 16; u++) {
+            y[i + u] = exp_vec(x[i + u] * sc - m);
+            acc[u] += y[i + u];
+        }
+    float sum = 0;
+    for (int u = 0; u < 16; u++)
+        sum += acc[u];
+    for (; i < n; i++) {
+        y[i] = exp_vec(x[i] * sc - m);
+        sum += y[i];
+    }
+    const float inv = 1.0f / sum;
+    for (i = 0; i < n; i++)
+        y[i] *= inv;
+}
+
 static void op_softmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
 {
     (void)c;
@@ -876,38 +971,7 @@ static void op_softmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
     for (int64_t r = a; r < b; r++) {
         const float *xr = (const float *)(xb + r * x->nb[1]);
         float *y = (float *)(ob + r * out->nb[1]);
-        float m = -INFINITY;
-        for (int64_t i = 0; i < D; i++)
-            m = xr[i] * sc > m ? xr[i] * sc : m;
-        float s = 0;
-        for (int64_t i = 0; i < D; i++) {
-            y[i] = expf(xr[i] * sc - m);
-            s += y[i];
-        }
-        vec_binop_scalar(y, y, 1.0f / s, D, true);
-    }
-}
-
-SIMD_CLONES static void unary_row(herd_op op, float *y, const float *x, int64_t n, float s)
-{
-    switch (op) {
-    case HERD_OP_SCALE:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] * s;
-        break;
-    case HERD_OP_SILU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] / (1.0f + expf(-x[i]));
-        break;
-    case HERD_OP_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = 1.0f / (1.0f + expf(-x[i]));
-        break;
-    case HERD_OP_GELU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-        break;
-    default: break;
+        softmax_row(y, xr, D, sc);
     }
 }
 
@@ -939,11 +1003,10 @@ static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int nth)
         }
         case HERD_OP_SWIGLU: {
             const float *br = (const float *)(bb + i1 * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3]);
-            for (int64_t i = 0; i < D; i++)
-                y[i] = x[i] / (1.0f + expf(-x[i])) * br[i];
+            unary_row(n->op, y, x, br, D, 0.0f);
             break;
         }
-        default: unary_row(n->op, y, x, D, n->fp[0]); break;
+        default: unary_row(n->op, y, x, NULL, D, n->fp[0]); break;
         }
     }
 }
