@@ -169,6 +169,69 @@ static void test_synth(herd_backend *be)
     }
 }
 
+#define NE(...) ((const int64_t[]){ __VA_ARGS__ })
+
+/* cases the shared harness does not reach on a GPU: split-K decode attention (long key ranges,
+ * few query blocks), large MoE batches through the sorted GEMM path, GEMM-sized matmuls */
+static int extra_cases(herd_backend *be, const char *label)
+{
+    oh h;
+    oh_init(&h, be, NULL, label, 0xC0DA);
+    static const struct {
+        const char *name;
+        herd_type kv;
+        int hd, Hq, Hkv, T, S, mask, chunk, ring, p0, tfloor;
+    } at[] = {
+        { "attn decode causal S2048 p1500 F16 GQA 8/2", HERD_TYPE_F16, 128, 8, 2, 1, 2048, 1, 0,
+          2048, 1500, 0 },
+        { "attn decode causal S4096 p4000 F32 temp", HERD_TYPE_F32, 64, 4, 4, 1, 4096, 1, 0, 4096,
+          4000, 512 },
+        { "attn decode chunked C1024 ring 1536 p3000", HERD_TYPE_F16, 128, 4, 1, 2, 1536, 2, 1024,
+          1536, 3000, 0 },
+        { "attn decode ring 1024 p5000 (wrapped)", HERD_TYPE_F16, 128, 2, 1, 3, 1024, 1, 0, 1024,
+          5000, 0 },
+        { "attn none n_kv 1900 hd 256", HERD_TYPE_F32, 256, 2, 1, 1, 2048, 0, 0, 2048, 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        oh_begin(&h);
+        herd_tensor *q = oh_input(&h, HERD_TYPE_F32, 3, NE(at[i].hd, at[i].Hq, at[i].T), 1.0f,
+                                  NULL);
+        herd_tensor *k = oh_input(&h, at[i].kv, 3, NE(at[i].hd, at[i].Hkv, at[i].S), 1.0f, NULL);
+        herd_tensor *v = oh_input(&h, at[i].kv, 3, NE(at[i].hd, at[i].Hkv, at[i].S), 1.0f, NULL);
+        int32_t pos[8];
+        for (int t = 0; t < at[i].T; t++)
+            pos[t] = at[i].p0 + t;
+        herd_tensor *qp = at[i].mask ? oh_ids(&h, at[i].T, pos) : NULL;
+        herd_attn_params p = { .mask = at[i].mask, .chunk = at[i].chunk, .n_kv = 1900,
+                               .ring = at[i].ring, .temp_floor = at[i].tfloor,
+                               .temp_scale = 0.1f, .scale = 1.0f / sqrtf((float)at[i].hd) };
+        /* F32 math in another order over up to 4096 keys: 5e-5 of max |ref| */
+        oh_check(&h, herd_attention(h.g, q, k, v, qp, &p), 5e-5, at[i].name);
+    }
+    /* MoE prefill: many tokens over 8 experts (sorted GEMM path), quantized and F16 weights */
+    static const herd_type mt[] = { HERD_TYPE_Q4_K, HERD_TYPE_Q6_K, HERD_TYPE_Q8_0, HERD_TYPE_F16,
+                                    HERD_TYPE_BF16, HERD_TYPE_F32 };
+    for (size_t i = 0; i < sizeof mt / sizeof mt[0]; i++) {
+        char name[96];
+        int32_t ids[300];
+        oh_begin(&h);
+        herd_tensor *w = oh_weight(&h, mt[i], 3, NE(512, 200, 8), 1.0f);
+        herd_tensor *x = oh_input(&h, HERD_TYPE_F32, 2, NE(512, 300), 1.0f, NULL);
+        for (int m = 0; m < 300; m++)
+            ids[m] = (m * 7 + m / 13) % 7; /* expert 7 unused */
+        snprintf(name, sizeof name, "mul_mat_id %s K512 N200 E8 M300", herd_type_name(mt[i]));
+        oh_check(&h, herd_mul_mat_id(h.g, w, x, oh_ids(&h, 300, ids)),
+                 mt[i] == HERD_TYPE_F32 ? 1e-5 : 1.2e-2, name);
+        oh_begin(&h);
+        w = oh_weight(&h, mt[i], 2, NE(1024, 520), 1.0f);
+        x = oh_input(&h, HERD_TYPE_F32, 2, NE(1024, 129), 1.0f, NULL);
+        snprintf(name, sizeof name, "mul_mat %s K1024 N520 M129", herd_type_name(mt[i]));
+        oh_check(&h, herd_mul_mat(h.g, w, x), mt[i] == HERD_TYPE_F32 ? 1e-5 : 1.2e-2, name);
+    }
+    printf("%s extra cases: %d run, %d failed\n", label, h.n_run, h.n_fail);
+    return h.n_fail;
+}
+
 int main(void)
 {
     herd_error err = { 0 };
@@ -182,6 +245,7 @@ int main(void)
     for (int i = 0; i < nd && i < 8; i++)
         printf("CUDA device %d: %s\n", i, names[i]);
     int fails = run_all_op_tests(be, NULL, "cuda");
+    fails += extra_cases(be, "cuda");
     test_replay(be);
     test_profile(be);
     test_budget(be);
@@ -194,6 +258,7 @@ int main(void)
     CHECK(be != NULL, "init without cuBLAS: %s", err.msg);
     if (be) {
         fails += run_all_op_tests(be, NULL, "cuda-builtin-gemm");
+        fails += extra_cases(be, "cuda-builtin-gemm");
         herd_backend_free(be);
     }
     unsetenv("HERD_CUDA_NO_CUBLAS");

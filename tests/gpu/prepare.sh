@@ -40,6 +40,30 @@ done | sort -u | while read -r name path; do
         cp -L "$path" "$PACK/libs/$name"
     fi
 done
+# relink kit: if the GPU box's driver is older than this toolkit (cudart 13 needs driver >= 580),
+# run.sh recompiles engine/cuda/*.cu with the box's nvcc and relinks the binaries from these
+# objects and real (not thin) archives without the CUDA objects
+K="$PACK/relink"
+mkdir -p "$K/cmds"
+for t in "${targets[@]}"; do
+    name=$(basename "$t")
+    cmd=$(ninja -C "$FULL" -t commands "$t" | tail -1)
+    echo "$cmd" > "$K/cmds/$name.cmd"
+    for tok in $cmd; do
+        case "$tok" in
+        *.o)
+            mkdir -p "$K/$(dirname "$tok")" && cp "$FULL/$tok" "$K/$tok" ;;
+        -Xlinker=*.a)
+            a=${tok#-Xlinker=}
+            case "$a" in /*|engine/cuda/*) continue ;; esac
+            [ -f "$K/$a" ] && continue
+            mkdir -p "$K/$(dirname "$a")"
+            members=$(cd "$FULL" && ar t "$a" | grep -v '\.cu\.o$')
+            (cd "$FULL" && ar rcs "$OLDPWD/$K/$a" $members) ;;
+        esac
+    done
+done
+strip --strip-debug "$K"/*/*.a "$K"/*/*.p/*.o 2>/dev/null
 # the glibc symbol versions the binaries need (a GPU box older than this machine's glibc fails)
 need=$(for b in "$PACK"/bin/* "$PACK"/libs/*; do objdump -T "$b" 2>/dev/null; done |
        grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)

@@ -32,7 +32,11 @@ step() {
     local t0 t1 rc
     t0=$(date +%s.%N)
     echo "=== $name (limit ${limit}s): $*"
-    timeout --kill-after=10 "$limit" "$@" > "$RES/$name.log" 2>&1
+    if declare -F "$1" >/dev/null; then # a shell function: no time limit of its own
+        "$@" > "$RES/$name.log" 2>&1
+    else
+        timeout --kill-after=10 "$limit" "$@" > "$RES/$name.log" 2>&1
+    fi
     rc=$?
     t1=$(date +%s.%N)
     local dt
@@ -61,6 +65,59 @@ echo "=== device"
     ldd --version | head -1
     "$B/bin/herd-cli" devices 2>&1
 } | tee "$RES/device.txt"
+
+# The prebuilt binaries carry CUDA 13's static runtime (driver >= 580). On an older driver,
+# recompile engine/cuda with this box's nvcc and relink from build-gpu/relink (about 1-2 min).
+relink() {
+    command -v nvcc >/dev/null || { echo "relink: no nvcc on this box"; return 1; }
+    local K="$ROOT/$B/relink" arch
+    arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
+    [ -n "$arch" ] || arch=90
+    mkdir -p "$K/engine/cuda" "$K/out"
+    for f in cuda-backend cuda-ops; do
+        nvcc -c "$ROOT/engine/cuda/$f.cu" -o "$K/engine/cuda/$f.o" -I"$ROOT/engine" -I"$ROOT" \
+            -std=c++17 -O2 --expt-relaxed-constexpr -Xcompiler=-fPIC -DNDEBUG \
+            -gencode=arch=compute_$arch,code=sm_$arch &
+    done
+    wait
+    rm -f "$K/engine/cuda/libherd-cuda.a"
+    ar rcs "$K/engine/cuda/libherd-cuda.a" "$K/engine/cuda/"*.o || return 1
+    local f name cmd tok out rc=0
+    for f in "$K"/cmds/*.cmd; do
+        name=$(basename "$f" .cmd)
+        cmd=()
+        for tok in $(cat "$f"); do
+            case "$tok" in
+            -Xlinker=*libcudart_static.a) continue ;;
+            -Xlinker=/*.so)
+                local so lib
+                so=$(basename "${tok#-Xlinker=}")
+                lib=$(ls "$ROOT/$B/libs/$so"* 2>/dev/null | head -1)
+                [ -n "$lib" ] && tok="-Xlinker=$lib" ;;
+            esac
+            cmd+=("$tok")
+        done
+        # -o TARGET -> out/NAME
+        for i in "${!cmd[@]}"; do
+            [ "${cmd[$i]}" = "-o" ] && cmd[$((i + 1))]="out/$name"
+        done
+        if (cd "$K" && "${cmd[@]}"); then
+            mkdir -p "$ROOT/$B/bin.orig"
+            cp -n "$ROOT/$B/bin/$name" "$ROOT/$B/bin.orig/" 2>/dev/null
+            cp "$K/out/$name" "$ROOT/$B/bin/$name"
+        else
+            echo "relink: $name failed"
+            rc=1
+        fi
+    done
+    return $rc
+}
+if [ "${HERD_GPU_RELINK:-0}" = 1 ] ||
+   { nvidia-smi >/dev/null 2>&1 && ! "$B/bin/herd-cli" devices 2>/dev/null | grep -q '^cuda *0:'; }; then
+    echo "=== the prebuilt CUDA binaries see no device although nvidia-smi works: relinking"
+    step relink 240 relink
+    "$B/bin/herd-cli" devices 2>&1 | tee -a "$RES/device.txt"
+fi
 
 step test-cuda 120 "$B/bin/test-cuda"
 CUDA_RC=$?
