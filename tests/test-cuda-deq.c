@@ -1,5 +1,7 @@
 /* test-cuda-deq: the CUDA kernels' block decoder (engine/cuda/cuda-ops.cu deq8, run on the host
- * through herd_cu_host_dequantize) against quant.c's reference dequantizer, for every quantized
+ * through herd_cu_host_dequantize) against quant.c's reference dequantizer, and the int8 decode
+ * dot products (activations quantized per 32, __dp4a emulated: herd_cu_host_dot) against exact
+ * dot products of the dequantized weights, for every quantized
  * type the CUDA backend reads, on random data quantized by quant.c and on raw random bytes with
  * valid scales (all nibble/bit patterns). Needs no GPU. The tolerance (1e-6 of the largest value)
  * only allows for a fused multiply-add the compiler may form; today the results are identical. */
@@ -88,6 +90,29 @@ int main(void)
             }
         }
         fails += check(t, b, n, "random bits");
+        /* int8 dot path on both block sets: error of 8-bit activations only */
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1)
+                herd_quantize_row(t, x, b, n);
+            float *wd = malloc((size_t)n * sizeof *wd), *xa = malloc((size_t)n * sizeof *xa);
+            herd_dequantize_row(t, b, wd, n);
+            for (int64_t i = 0; i < n; i++)
+                xa[i] = (float)((int64_t)(next() % 20001) - 10000) / 3000.0f;
+            double ref = 0, mag = 0, got = 0;
+            for (int64_t i = 0; i < n; i++) {
+                ref += (double)wd[i] * xa[i];
+                mag += fabs((double)wd[i] * xa[i]);
+            }
+            int ok = herd_cu_host_dot(t, b, xa, n, &got);
+            double rel = fabs(got - ref) / mag;
+            int bad = !ok || !(rel < 5e-3);
+            printf("%s %-5s int8 dot (%s)  %.6g vs %.6g, error %.3g of sum |w x|\n",
+                   bad ? "FAIL" : "ok  ", herd_type_name(t), pass ? "quantized" : "random bits",
+                   got, ref, rel);
+            fails += bad;
+            free(wd);
+            free(xa);
+        }
         free(b);
     }
     free(x);

@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <type_traits>
@@ -196,6 +197,101 @@ HD_UNROLL
     *e0 = e;
 }
 
+/* --- int8 dot products (decode): activations quantized per 32 values (q8_1-like: int8 q,
+ * float d), weights' integer quants unpacked 4 per word and multiplied with __dp4a; the block
+ * and sub-block scales are applied per 8-value chunk. Host versions for tests/test-cuda-deq.c. */
+
+__host__ __device__ __forceinline__ int dp4a(int a, int b, int c)
+{
+#ifdef __CUDA_ARCH__
+    return __dp4a(a, b, c);
+#else
+    for (int i = 0; i < 4; i++)
+        c += (int)(int8_t)(a >> (8 * i)) * (int)(int8_t)(b >> (8 * i));
+    return c;
+#endif
+}
+
+__host__ __device__ __forceinline__ int ld32u(const uint8_t *p) /* 2-byte aligned */
+{
+    return (int)((uint32_t)ld16(p) | ((uint32_t)ld16(p + 2) << 16));
+}
+
+/* sum over chunk ci of block b of w[e] * xq[e] * dx, e = e0..e0+7; x8: the chunk's 8 int8
+ * activations as two words, dx their scale */
+template <int T> __host__ __device__ __forceinline__ float dot8(const uint8_t *b, int ci,
+                                                                const int *x8, float dx);
+
+template <>
+__host__ __device__ __forceinline__ float dot8<HERD_TYPE_Q8_0>(const uint8_t *b, int ci,
+                                                               const int *x8, float dx)
+{
+    const uint8_t *q = b + 2 + 8 * ci;
+    int s = dp4a(ld32u(q), x8[0], 0);
+    s = dp4a(ld32u(q + 4), x8[1], s);
+    return h2f(ld16(b)) * dx * (float)s;
+}
+
+template <>
+__host__ __device__ __forceinline__ float dot8<HERD_TYPE_Q4_0>(const uint8_t *b, int ci,
+                                                               const int *x8, float dx)
+{
+    const int hi = ci >> 1, l0 = (ci & 1) * 8;
+    const uint8_t *q = b + 2 + l0;
+    const int sh = hi * 4;
+    int s = dp4a((ld32u(q) >> sh) & 0x0F0F0F0F, x8[0], 0);
+    s = dp4a((ld32u(q + 4) >> sh) & 0x0F0F0F0F, x8[1], s);
+    int sx = dp4a(0x01010101, x8[0], dp4a(0x01010101, x8[1], 0));
+    return h2f(ld16(b)) * dx * (float)(s - 8 * sx);
+}
+
+template <>
+__host__ __device__ __forceinline__ float dot8<HERD_TYPE_Q4_K>(const uint8_t *b, int ci,
+                                                               const int *x8, float dx)
+{
+    const int c = ci >> 3, hi = (ci >> 2) & 1, l0 = (ci & 3) * 8;
+    int sd, sm;
+    k_scale_min(2 * c + hi, b + 4, &sd, &sm);
+    const uint8_t *q = b + 16 + 32 * c + l0;
+    const int sh = hi * 4;
+    int s = dp4a((ld32u(q) >> sh) & 0x0F0F0F0F, x8[0], 0);
+    s = dp4a((ld32u(q + 4) >> sh) & 0x0F0F0F0F, x8[1], s);
+    int sx = dp4a(0x01010101, x8[0], dp4a(0x01010101, x8[1], 0));
+    return dx * (h2f(ld16(b)) * (float)sd * (float)s - h2f(ld16(b + 2)) * (float)sm * (float)sx);
+}
+
+template <>
+__host__ __device__ __forceinline__ float dot8<HERD_TYPE_Q5_K>(const uint8_t *b, int ci,
+                                                               const int *x8, float dx)
+{
+    const int c = ci >> 3, hi = (ci >> 2) & 1, l0 = (ci & 3) * 8;
+    int sd, sm;
+    k_scale_min(2 * c + hi, b + 4, &sd, &sm);
+    const uint8_t *q = b + 48 + 32 * c + l0, *qh = b + 16 + l0;
+    const int sh = hi * 4, hs = 2 * c + hi;
+    int w0 = ((ld32u(q) >> sh) & 0x0F0F0F0F) | (((ld32u(qh) >> hs) & 0x01010101) << 4);
+    int w1 = ((ld32u(q + 4) >> sh) & 0x0F0F0F0F) | (((ld32u(qh + 4) >> hs) & 0x01010101) << 4);
+    int s = dp4a(w0, x8[0], dp4a(w1, x8[1], 0));
+    int sx = dp4a(0x01010101, x8[0], dp4a(0x01010101, x8[1], 0));
+    return dx * (h2f(ld16(b)) * (float)sd * (float)s - h2f(ld16(b + 2)) * (float)sm * (float)sx);
+}
+
+template <>
+__host__ __device__ __forceinline__ float dot8<HERD_TYPE_Q6_K>(const uint8_t *b, int ci,
+                                                               const int *x8, float dx)
+{
+    const int e = 8 * ci, h = e >> 7, r = e & 127, qq = r >> 5, l0 = r & 31;
+    const uint8_t *ql = b + 64 * h + (qq & 1) * 32 + l0;
+    const uint8_t *qh = b + 128 + 32 * h + l0;
+    const float d = h2f(ld16(b + 208)) * (float)(int8_t)b[192 + 8 * h + (l0 >> 4) + 2 * qq];
+    const int ns = (qq >> 1) * 4, hs = 2 * qq;
+    int w0 = ((ld32u(ql) >> ns) & 0x0F0F0F0F) | (((ld32u(qh) >> hs) & 0x03030303) << 4);
+    int w1 = ((ld32u(ql + 4) >> ns) & 0x0F0F0F0F) | (((ld32u(qh + 4) >> hs) & 0x03030303) << 4);
+    int s = dp4a(w0, x8[0], dp4a(w1, x8[1], 0));
+    int sx = dp4a(0x01010101, x8[0], dp4a(0x01010101, x8[1], 0));
+    return d * dx * (float)(s - 32 * sx);
+}
+
 /* plain element loads */
 template <typename T> __device__ __forceinline__ float ldf(const T *p);
 template <> __device__ __forceinline__ float ldf<float>(const float *p) { return *p; }
@@ -326,6 +422,86 @@ __global__ void k_mv_plain(const T *W, size_t ws, int N, int K, const float *X, 
             float s = warp_sum(acc[m]);
             if (lane == 0)
                 O[(size_t)(col0 + m) * os + row] = s;
+        }
+    }
+}
+
+/* activation columns to int8 blocks of 32 (one warp per block): xq[m][K], xd[m][K/32] */
+__global__ void k_quant_x(const float *X, size_t xs, int K, int M, int8_t *xq, float *xd)
+{
+    const int lane = threadIdx.x & 31;
+    const int64_t blk = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int nb = K / 32;
+    if (blk >= (int64_t)nb * M)
+        return;
+    const int m = (int)(blk / nb), ib = (int)(blk % nb);
+    const float v = X[(size_t)m * xs + (size_t)ib * 32 + lane];
+    const float amax = warp_max(fabsf(v));
+    const float d = amax / 127.0f;
+    const int q = amax > 0.0f ? __float2int_rn(v / d) : 0;
+    xq[(size_t)m * K + (size_t)ib * 32 + lane] = (int8_t)q;
+    if (lane == 0)
+        xd[(size_t)m * nb + ib] = d;
+}
+
+template <int T>
+__global__ void k_mv_q8(const uint8_t *W, size_t ws, int N, int K, const int8_t *XQ,
+                        const float *XD, int M, float *O, size_t os, const int *ids, size_t es,
+                        int E, int *flag)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int row = blockIdx.x * MV_WARPS + warp;
+    if (row >= N)
+        return;
+    int col0 = 0;
+    if (ids) {
+        col0 = blockIdx.y;
+        const int e = ids[col0];
+        if (e < 0 || e >= E) {
+            if (lane == 0) {
+                O[(size_t)col0 * os + row] = 0.0f;
+                atomicExch(flag, 1);
+            }
+            return;
+        }
+        W += (size_t)e * es;
+        M = 1;
+    }
+    const uint8_t *w = W + (size_t)row * ws;
+    const int nbx = K / 32;
+    float acc[MV_MAXC];
+#pragma unroll
+    for (int m = 0; m < MV_MAXC; m++)
+        acc[m] = 0.0f;
+    const int nch = K / qt<T>::BLK * qt<T>::CPB;
+    for (int ch = lane; ch < nch; ch += 32) {
+        const int ib = ch / qt<T>::CPB, ci = ch % qt<T>::CPB;
+        /* element offset of the chunk in the row: the decoder's e0 */
+        int e0;
+        if (T == HERD_TYPE_Q4_0)
+            e0 = (ci >> 1) * 16 + (ci & 1) * 8;
+        else if (T == HERD_TYPE_Q4_K || T == HERD_TYPE_Q5_K)
+            e0 = 64 * (ci >> 3) + 32 * ((ci >> 2) & 1) + (ci & 3) * 8;
+        else
+            e0 = 8 * ci;
+        const int e = ib * qt<T>::BLK + e0;
+        const uint8_t *blk = w + (size_t)ib * qt<T>::BYTES;
+#pragma unroll
+        for (int m = 0; m < MV_MAXC; m++) {
+            if (m < M) {
+                const int c = col0 + m;
+                const int2 xv = *(const int2 *)(XQ + (size_t)c * K + e);
+                const int x8[2] = { xv.x, xv.y };
+                acc[m] += dot8<T>(blk, ci, x8, __ldg(XD + (size_t)c * nbx + (e >> 5)));
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < MV_MAXC; m++) {
+        if (m < M) {
+            float sum = warp_sum(acc[m]);
+            if (lane == 0)
+                O[(size_t)(col0 + m) * os + row] = sum;
         }
     }
 }
@@ -1011,7 +1187,25 @@ static herd_status gemm(cu_ctx *c, cudaDataType dt, const void *A, int lda, cons
     return HERD_OK;
 }
 
-/* matrix-vector launch for weight type wt (ids: MUL_MAT_ID decode, one grid row per column) */
+/* int8 mat-vec (default for quantized weights); HERD_CUDA_MV=float keeps the F32 dequant path */
+static bool mv_int8(herd_type wt)
+{
+    static int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("HERD_CUDA_MV");
+        mode = e && !strcmp(e, "float") ? 0 : 1;
+    }
+    return mode == 1 && wt != HERD_TYPE_F32 && wt != HERD_TYPE_F16 && wt != HERD_TYPE_BF16;
+}
+
+/* scratch of the int8 activations of M columns of K values */
+static size_t mv_q8_bytes(int64_t K, int64_t M)
+{
+    return al256((size_t)(K * M)) + al256((size_t)(K / 32 * M) * 4);
+}
+
+/* matrix-vector launch for weight type wt (ids: MUL_MAT_ID decode, one grid row per column);
+ * q8: scratch for the quantized activations (int8 path) */
 static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, int N, int K,
                              const float *X, size_t xs, int M, float *O, size_t os, const int *ids,
                              size_t es, int E, herd_error *err)
@@ -1020,6 +1214,28 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
     const uint8_t *w = (const uint8_t *)W;
     cudaStream_t s = c->stream;
     int *f = c->d_flag;
+    if (mv_int8(wt)) {
+        int8_t *xq = (int8_t *)c->scratch;
+        float *xd = (float *)(c->scratch + al256((size_t)K * M));
+        const int64_t nthreads = (int64_t)(K / 32) * M * 32;
+        k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, xq, xd);
+        LAUNCH_CHECK(err);
+        switch (wt) {
+#define MVQ8(T)                                                                                   \
+    case T: k_mv_q8<T><<<grid, blk, 0, s>>>(w, ws, N, K, xq, xd, M, O, os, ids, es, E, f); break;
+            MVQ8(HERD_TYPE_Q8_0)
+            MVQ8(HERD_TYPE_Q4_0)
+            MVQ8(HERD_TYPE_Q4_K)
+            MVQ8(HERD_TYPE_Q5_K)
+            MVQ8(HERD_TYPE_Q6_K)
+#undef MVQ8
+        default:
+            return herd_error_set(err, HERD_ERR_UNSUPPORTED, "CUDA: no kernel for %s weights",
+                                  herd_type_name(wt));
+        }
+        LAUNCH_CHECK(err);
+        return HERD_OK;
+    }
     switch (wt) {
 #define MVQ(T)                                                                                    \
     case T: k_mv_q<T><<<grid, blk, 0, s>>>(w, ws, N, K, X, xs, M, O, os, ids, es, E, f); break;
@@ -1392,7 +1608,9 @@ size_t herd_cu_node_scratch(cu_ctx *c, const herd_node *n)
     case HERD_OP_MUL_MAT: {
         const herd_tensor *w = n->src[0], *x = n->src[1];
         const int64_t K = w->ne[0], M = x->ne[1];
-        if (M <= MV_MAX_M || w->type == HERD_TYPE_F32)
+        if (M <= MV_MAX_M)
+            return mv_int8(w->type) ? mv_q8_bytes(K, M) : 0;
+        if (w->type == HERD_TYPE_F32)
             return 0;
         size_t s = al256((size_t)K * M * dt_size(gemm_dt(w->type)));
         if (is_quant(w->type))
@@ -1403,7 +1621,7 @@ size_t herd_cu_node_scratch(cu_ctx *c, const herd_node *n)
         const herd_tensor *w = n->src[0], *x = n->src[1];
         const int64_t K = w->ne[0], N = w->ne[1], E = w->ne[2], M = x->ne[1];
         if (M <= MV_MAX_M)
-            return 0;
+            return mv_int8(w->type) ? mv_q8_bytes(K, M) : 0;
         size_t s = al256((size_t)(2 * M + E + 1) * 4) +
                    al256((size_t)K * M * dt_size(gemm_dt(w->type))) + al256((size_t)N * M * 4);
         if (is_quant(w->type))
@@ -1660,6 +1878,52 @@ extern "C" int herd_cu_host_dequantize(herd_type t, const void *src, int64_t n, 
     case HERD_TYPE_Q4_K: host_deq<HERD_TYPE_Q4_K>(s8, n, out); return 1;
     case HERD_TYPE_Q5_K: host_deq<HERD_TYPE_Q5_K>(s8, n, out); return 1;
     case HERD_TYPE_Q6_K: host_deq<HERD_TYPE_Q6_K>(s8, n, out); return 1;
+    default: return 0;
+    }
+}
+
+template <int T> static double host_dot(const uint8_t *w, const float *x, int64_t n)
+{
+    /* the activation quantizer of k_quant_x and the chunk walk of k_mv_q8 */
+    int8_t *xq = (int8_t *)malloc((size_t)n);
+    float *xd = (float *)malloc((size_t)(n / 32) * sizeof(float));
+    for (int64_t ib = 0; ib < n / 32; ib++) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[ib * 32 + j]));
+        const float d = amax / 127.0f;
+        xd[ib] = d;
+        for (int j = 0; j < 32; j++)
+            xq[ib * 32 + j] = (int8_t)(amax > 0.0f ? (int)rintf(x[ib * 32 + j] / d) : 0);
+    }
+    double acc = 0;
+    const int64_t nch = n / qt<T>::BLK * qt<T>::CPB;
+    for (int64_t ch = 0; ch < nch; ch++) {
+        const int64_t ib = ch / qt<T>::CPB;
+        const int ci = (int)(ch % qt<T>::CPB);
+        float v[8];
+        int e0;
+        deq8<T>(w + (size_t)ib * qt<T>::BYTES, ci, v, &e0); /* for e0 only */
+        const int64_t e = ib * qt<T>::BLK + e0;
+        int x8[2];
+        memcpy(x8, xq + e, 8);
+        acc += dot8<T>(w + (size_t)ib * qt<T>::BYTES, ci, x8, xd[e >> 5]);
+    }
+    free(xq);
+    free(xd);
+    return acc;
+}
+
+extern "C" int herd_cu_host_dot(herd_type t, const void *w, const float *x, int64_t n,
+                                double *out)
+{
+    const uint8_t *w8 = (const uint8_t *)w;
+    switch (t) {
+    case HERD_TYPE_Q8_0: *out = host_dot<HERD_TYPE_Q8_0>(w8, x, n); return 1;
+    case HERD_TYPE_Q4_0: *out = host_dot<HERD_TYPE_Q4_0>(w8, x, n); return 1;
+    case HERD_TYPE_Q4_K: *out = host_dot<HERD_TYPE_Q4_K>(w8, x, n); return 1;
+    case HERD_TYPE_Q5_K: *out = host_dot<HERD_TYPE_Q5_K>(w8, x, n); return 1;
+    case HERD_TYPE_Q6_K: *out = host_dot<HERD_TYPE_Q6_K>(w8, x, n); return 1;
     default: return 0;
     }
 }

@@ -26,6 +26,9 @@ int herd_cuda_list_devices(char names[][256], int max);
  * decoder (the chunk walk of the matrix-vector and dequantization kernels); returns 0 if the type
  * has none. Lets the block layouts be checked against quant.c without a GPU. */
 int herd_cu_host_dequantize(herd_type t, const void *src, int64_t n, float *out);
+/* Test hook: the int8 decode path on the host (activations quantized per 32 like the kernel,
+ * the kernel's integer dot per 8-value chunk): *out = dot(row of n values at w, x). */
+int herd_cu_host_dot(herd_type t, const void *w, const float *x, int64_t n, double *out);
 
 #ifdef __cplusplus
 }
