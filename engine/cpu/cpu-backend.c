@@ -51,6 +51,7 @@ typedef struct cpu_ctx {
     herd_graph *g;
     bool profile;
     _Alignas(64) atomic_int counter[2];
+    _Alignas(64) atomic_int qcounter[2]; /* second counter (matmul activation conversion) */
     atomic_int bad_index; /* an id/position out of range was seen */
     herd_op_profile prof;
     void (*attn_block)(const float *, const float *, size_t, const float *, size_t, int64_t,
@@ -76,10 +77,30 @@ static inline void *host(const herd_tensor *t)
     return herd_tensor_host(t);
 }
 
-static inline void split(int64_t n, int ith, int nth, int64_t *a, int64_t *b)
+/* Dynamic split of `total` items: chunks of about total / (4 nth) handed out by an atomic counter
+ * (reset to 0 before the node), so a thread the OS delays does not hold the others up. */
+static inline bool next_chunk(atomic_int *ctr, int64_t total, int nth, int64_t *a, int64_t *b)
 {
-    *a = n * ith / nth;
-    *b = n * (ith + 1) / nth;
+    int64_t ch = total / ((int64_t)nth * 4);
+    if (ch < 1)
+        ch = 1;
+    const int64_t k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
+    *a = k * ch;
+    if (*a >= total)
+        return false;
+    *b = *a + ch < total ? *a + ch : total;
+    return true;
+}
+
+/* the node's work counter (two alternate between consecutive nodes, see graph_task) */
+static inline atomic_int *node_ctr(cpu_ctx *c, const herd_node *n)
+{
+    return &c->counter[(n - c->g->nodes) & 1];
+}
+
+static inline atomic_int *node_qctr(cpu_ctx *c, const herd_node *n)
+{
+    return &c->qcounter[(n - c->g->nodes) & 1];
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -165,21 +186,21 @@ static void op_get_rows(cpu_ctx *c, const herd_node *n, int ith, int nth)
     char *ob = host(n->out);
     const int64_t D = tab->ne[0];
     int64_t a, b;
-    split(ids->ne[0], ith, nth, &a, &b);
-    for (int64_t i = a; i < b; i++) {
-        float *dst = (float *)(ob + i * n->out->nb[1]);
-        int32_t r = id[i];
-        if (r < 0 || r >= tab->ne[1]) {
-            memset(dst, 0, (size_t)D * sizeof(float));
-            atomic_store(&c->bad_index, 1);
-            continue;
+    while (next_chunk(node_ctr(c, n), ids->ne[0], nth, &a, &b))
+        for (int64_t i = a; i < b; i++) {
+            float *dst = (float *)(ob + i * n->out->nb[1]);
+            int32_t r = id[i];
+            if (r < 0 || r >= tab->ne[1]) {
+                memset(dst, 0, (size_t)D * sizeof(float));
+                atomic_store(&c->bad_index, 1);
+                continue;
+            }
+            const void *src = tb + (size_t)r * tab->nb[1];
+            if (tab->type == HERD_TYPE_F32)
+                memcpy(dst, src, (size_t)D * sizeof(float));
+            else
+                herd_dequantize_row(tab->type, src, dst, D);
         }
-        const void *src = tb + (size_t)r * tab->nb[1];
-        if (tab->type == HERD_TYPE_F32)
-            memcpy(dst, src, (size_t)D * sizeof(float));
-        else
-            herd_dequantize_row(tab->type, src, dst, D);
-    }
 }
 
 static void op_set_rows(cpu_ctx *c, const herd_node *n, int ith, int nth)
@@ -189,16 +210,16 @@ static void op_set_rows(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const char *rb = host(rows);
     const int32_t *id = host(idx);
     int64_t a, b;
-    split(rows->ne[1], ith, nth, &a, &b);
-    for (int64_t j = a; j < b; j++) {
-        int32_t r = id[j];
-        if (r < 0 || r >= dst->ne[1]) {
-            atomic_store(&c->bad_index, 1);
-            continue;
+    while (next_chunk(node_ctr(c, n), rows->ne[1], nth, &a, &b))
+        for (int64_t j = a; j < b; j++) {
+            int32_t r = id[j];
+            if (r < 0 || r >= dst->ne[1]) {
+                atomic_store(&c->bad_index, 1);
+                continue;
+            }
+            memcpy(db + (size_t)r * dst->nb[1], rb + (size_t)j * rows->nb[1],
+                   (size_t)dst->ne[0] * sizeof(float));
         }
-        memcpy(db + (size_t)r * dst->nb[1], rb + (size_t)j * rows->nb[1],
-               (size_t)dst->ne[0] * sizeof(float));
-    }
 }
 
 /* activation conversion for a matmul: returns the row stride of the converted columns; x
@@ -212,19 +233,19 @@ static size_t mm_act_row_size(const herd_tensor *w, const herd_tensor *x)
 }
 
 static void convert_cols(const herd_tensor *w, const herd_tensor *x, char *dst, size_t rs,
-                         const int32_t *slot_of, int ith, int nth)
+                         const int32_t *slot_of, atomic_int *ctr, int nth)
 {
     herd_type vt = herd_vec_dot_type(w->type);
     const char *xb = host(x);
     const int64_t M = x->ne[1], nb = x->ne[2] * x->ne[3];
     int64_t a, b;
-    split(M * nb, ith, nth, &a, &b);
-    for (int64_t c = a; c < b; c++) {
-        int64_t m = c % M, bt = c / M, i2 = bt % x->ne[2], i3 = bt / x->ne[2];
-        const float *src = (const float *)(xb + m * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
-        int64_t s = slot_of ? slot_of[m] : m;
-        herd_quantize_row(vt, src, dst + (size_t)(bt * M + s) * rs, x->ne[0]);
-    }
+    while (next_chunk(ctr, M * nb, nth, &a, &b))
+        for (int64_t c = a; c < b; c++) {
+            int64_t m = c % M, bt = c / M, i2 = bt % x->ne[2], i3 = bt / x->ne[2];
+            const float *src = (const float *)(xb + m * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+            int64_t s = slot_of ? slot_of[m] : m;
+            herd_quantize_row(vt, src, dst + (size_t)(bt * M + s) * rs, x->ne[0]);
+        }
 }
 
 /* rows [r0, r1) of W (rows at w, stride ws) times columns [0, nc) of X (at xp, stride xs),
@@ -279,7 +300,7 @@ static void op_mul_mat(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
     const int64_t K = w->ne[0], N = w->ne[1], M = x->ne[1];
     const size_t rs = mm_act_row_size(w, x);
     if (rs) {
-        convert_cols(w, x, c->scratch, rs, NULL, ith, nth);
+        convert_cols(w, x, c->scratch, rs, NULL, node_qctr(c, n), nth);
         herd_threadpool_barrier(c->tp);
     }
     const char *wb = host(w), *xb = host(x);
@@ -371,11 +392,11 @@ static void op_mul_mat_id(cpu_ctx *c, const herd_node *n, int ith, int nth, int 
         const herd_type vt = herd_vec_dot_type(w->type);
         const char *xb = host(x);
         int64_t a, b;
-        split(M, ith, nth, &a, &b);
-        for (int64_t m = a; m < b; m++)
-            if (mi.slot_of[m] >= 0)
-                herd_quantize_row(vt, (const float *)(xb + m * x->nb[1]),
-                                  c->scratch + (size_t)mi.slot_of[m] * rs, K);
+        while (next_chunk(node_qctr(c, n), M, nth, &a, &b))
+            for (int64_t m = a; m < b; m++)
+                if (mi.slot_of[m] >= 0)
+                    herd_quantize_row(vt, (const float *)(xb + m * x->nb[1]),
+                                      c->scratch + (size_t)mi.slot_of[m] * rs, K);
         herd_threadpool_barrier(c->tp);
     }
     float *tmp = c->wbuf + (size_t)ith * c->wbuf_floats;
@@ -426,16 +447,16 @@ static void op_norm(cpu_ctx *c, const herd_node *n, int ith, int nth)
     char *ob = host(out);
     const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
     int64_t a, e;
-    split(rows, ith, nth, &a, &e);
-    for (int64_t r = a; r < e; r++) {
-        int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
-        const float *xr = (const float *)(xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
-        float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
-        float mean = layer ? vec_sum(xr, D) / (float)D : 0.0f;
-        float var = vec_sumsq(xr, D, mean) / (float)D;
-        float inv = 1.0f / sqrtf(var + n->fp[0]);
-        vec_norm_apply(y, xr, mean, inv, w, b, D);
-    }
+    while (next_chunk(node_ctr(c, n), rows, nth, &a, &e))
+        for (int64_t r = a; r < e; r++) {
+            int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
+            const float *xr = (const float *)(xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+            float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
+            float mean = layer ? vec_sum(xr, D) / (float)D : 0.0f;
+            float var = vec_sumsq(xr, D, mean) / (float)D;
+            float inv = 1.0f / sqrtf(var + n->fp[0]);
+            vec_norm_apply(y, xr, mean, inv, w, b, D);
+        }
 }
 
 static void op_rope(cpu_ctx *c, const herd_node *n, int ith, int nth)
@@ -462,34 +483,34 @@ static void op_rope(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const char *xb = host(x);
     char *ob = host(out);
     int64_t a, e, tcur = -1;
-    split(H * T, ith, nth, &a, &e);
-    for (int64_t r = a; r < e; r++) {
-        int64_t t = r / H, h = r % H;
-        if (t != tcur) {
-            tcur = t;
-            for (int64_t i = 0; i < nrot; i++) {
-                float angle;
-                if (two) {
-                    angle = (float)pos[2 * t + (i < hd / 4 ? 0 : 1)] * freq[i];
-                } else {
-                    angle = (float)pos[t] * freq[i];
-                    if (ff)
-                        angle /= ff[i];
+    while (next_chunk(node_ctr(c, n), H * T, nth, &a, &e))
+        for (int64_t r = a; r < e; r++) {
+            int64_t t = r / H, h = r % H;
+            if (t != tcur) {
+                tcur = t;
+                for (int64_t i = 0; i < nrot; i++) {
+                    float angle;
+                    if (two) {
+                        angle = (float)pos[2 * t + (i < hd / 4 ? 0 : 1)] * freq[i];
+                    } else {
+                        angle = (float)pos[t] * freq[i];
+                        if (ff)
+                            angle /= ff[i];
+                    }
+                    cs[i] = cosf(angle);
+                    sn[i] = sinf(angle);
                 }
-                cs[i] = cosf(angle);
-                sn[i] = sinf(angle);
             }
+            const float *xr = (const float *)(xb + h * x->nb[1] + t * x->nb[2]);
+            float *y = (float *)(ob + h * out->nb[1] + t * out->nb[2]);
+            for (int64_t i = 0; i < nrot; i++) {
+                float x0 = xr[2 * i], x1 = xr[2 * i + 1];
+                y[2 * i] = x0 * cs[i] - x1 * sn[i];
+                y[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+            }
+            for (int64_t i = 2 * nrot; i < hd; i++)
+                y[i] = xr[i];
         }
-        const float *xr = (const float *)(xb + h * x->nb[1] + t * x->nb[2]);
-        float *y = (float *)(ob + h * out->nb[1] + t * out->nb[2]);
-        for (int64_t i = 0; i < nrot; i++) {
-            float x0 = xr[2 * i], x1 = xr[2 * i + 1];
-            y[2 * i] = x0 * cs[i] - x1 * sn[i];
-            y[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
-        }
-        for (int64_t i = 2 * nrot; i < hd; i++)
-            y[i] = xr[i];
-    }
 }
 
 static size_t attn_wbuf_floats(const herd_node *n)
@@ -847,20 +868,20 @@ static void op_kv_store(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const char *sb = host(src);
     char *cb = host(n->out);
     int64_t a, b;
-    split(H * T, ith, nth, &a, &b);
-    for (int64_t r = a; r < b; r++) {
-        int64_t t = r / H, h = r % H;
-        if (pos[t] < 0) {
-            atomic_store(&c->bad_index, 1);
-            continue;
+    while (next_chunk(node_ctr(c, n), H * T, nth, &a, &b))
+        for (int64_t r = a; r < b; r++) {
+            int64_t t = r / H, h = r % H;
+            if (pos[t] < 0) {
+                atomic_store(&c->bad_index, 1);
+                continue;
+            }
+            const float *x = (const float *)(sb + h * src->nb[1] + t * src->nb[2]);
+            char *d = cb + h * cache->nb[1] + (pos[t] % R) * cache->nb[2];
+            if (cache->type == HERD_TYPE_F16)
+                herd_f32_to_f16_row(x, (uint16_t *)d, hd);
+            else
+                memcpy(d, x, (size_t)hd * sizeof(float));
         }
-        const float *x = (const float *)(sb + h * src->nb[1] + t * src->nb[2]);
-        char *d = cb + h * cache->nb[1] + (pos[t] % R) * cache->nb[2];
-        if (cache->type == HERD_TYPE_F16)
-            herd_f32_to_f16_row(x, (uint16_t *)d, hd);
-        else
-            memcpy(d, x, (size_t)hd * sizeof(float));
-    }
 }
 
 /* expf for vectorized loops: Cody-Waite reduction + Cephes polynomial (max error ~2 ulp),
@@ -967,12 +988,12 @@ static void op_softmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const char *xb = host(x);
     char *ob = host(out);
     int64_t a, b;
-    split(rows, ith, nth, &a, &b);
-    for (int64_t r = a; r < b; r++) {
-        const float *xr = (const float *)(xb + r * x->nb[1]);
-        float *y = (float *)(ob + r * out->nb[1]);
-        softmax_row(y, xr, D, sc);
-    }
+    while (next_chunk(node_ctr(c, n), rows, nth, &a, &b))
+        for (int64_t r = a; r < b; r++) {
+            const float *xr = (const float *)(xb + r * x->nb[1]);
+            float *y = (float *)(ob + r * out->nb[1]);
+            softmax_row(y, xr, D, sc);
+        }
 }
 
 /* contiguous rows of a (with strides), out contiguous */
@@ -984,31 +1005,32 @@ static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const char *ab = host(a), *bb = b ? host(b) : NULL;
     char *ob = host(out);
     int64_t r0, r1;
-    split(rows, ith, nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t i1 = r % a->ne[1], i2 = r / a->ne[1] % a->ne[2], i3 = r / a->ne[1] / a->ne[2];
-        const float *x = (const float *)(ab + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
-        float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
-        switch (n->op) {
-        case HERD_OP_ADD:
-        case HERD_OP_MUL: {
-            const float *br = (const float *)(bb + (i1 % b->ne[1]) * b->nb[1] +
-                                              (i2 % b->ne[2]) * b->nb[2] +
-                                              (i3 % b->ne[3]) * b->nb[3]);
-            if (b->ne[0] == 1)
-                vec_binop_scalar(y, x, br[0], D, n->op == HERD_OP_MUL);
-            else
-                vec_binop(y, x, br, D, n->op == HERD_OP_MUL);
-            break;
+    while (next_chunk(node_ctr(c, n), rows, nth, &r0, &r1))
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t i1 = r % a->ne[1], i2 = r / a->ne[1] % a->ne[2], i3 = r / a->ne[1] / a->ne[2];
+            const float *x = (const float *)(ab + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
+            float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
+            switch (n->op) {
+            case HERD_OP_ADD:
+            case HERD_OP_MUL: {
+                const float *br = (const float *)(bb + (i1 % b->ne[1]) * b->nb[1] +
+                                                  (i2 % b->ne[2]) * b->nb[2] +
+                                                  (i3 % b->ne[3]) * b->nb[3]);
+                if (b->ne[0] == 1)
+                    vec_binop_scalar(y, x, br[0], D, n->op == HERD_OP_MUL);
+                else
+                    vec_binop(y, x, br, D, n->op == HERD_OP_MUL);
+                break;
+            }
+            case HERD_OP_SWIGLU: {
+                const float *br =
+                    (const float *)(bb + i1 * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3]);
+                unary_row(n->op, y, x, br, D, 0.0f);
+                break;
+            }
+            default: unary_row(n->op, y, x, NULL, D, n->fp[0]); break;
+            }
         }
-        case HERD_OP_SWIGLU: {
-            const float *br = (const float *)(bb + i1 * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3]);
-            unary_row(n->op, y, x, br, D, 0.0f);
-            break;
-        }
-        default: unary_row(n->op, y, x, NULL, D, n->fp[0]); break;
-        }
-    }
 }
 
 static void op_argmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
@@ -1018,15 +1040,15 @@ static void op_argmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const char *xb = host(x);
     int32_t *o = host(n->out);
     int64_t a, b;
-    split(x->ne[1], ith, nth, &a, &b);
-    for (int64_t t = a; t < b; t++) {
-        const float *r = (const float *)(xb + t * x->nb[1]);
-        int64_t best = 0;
-        for (int64_t e = 1; e < x->ne[0]; e++)
-            if (r[e] > r[best])
-                best = e;
-        o[t] = (int32_t)best;
-    }
+    while (next_chunk(node_ctr(c, n), x->ne[1], nth, &a, &b))
+        for (int64_t t = a; t < b; t++) {
+            const float *r = (const float *)(xb + t * x->nb[1]);
+            int64_t best = 0;
+            for (int64_t e = 1; e < x->ne[0]; e++)
+                if (r[e] > r[best])
+                    best = e;
+            o[t] = (int32_t)best;
+        }
 }
 
 static void op_select_sigmoid(cpu_ctx *c, const herd_node *n, int ith, int nth)
@@ -1036,16 +1058,16 @@ static void op_select_sigmoid(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const int32_t *ids = host(n->src[1]);
     float *o = host(n->out);
     int64_t a, b;
-    split(x->ne[1], ith, nth, &a, &b);
-    for (int64_t t = a; t < b; t++) {
-        int32_t e = ids[t];
-        if (e < 0 || e >= x->ne[0]) {
-            o[t] = 0;
-            atomic_store(&c->bad_index, 1);
-            continue;
+    while (next_chunk(node_ctr(c, n), x->ne[1], nth, &a, &b))
+        for (int64_t t = a; t < b; t++) {
+            int32_t e = ids[t];
+            if (e < 0 || e >= x->ne[0]) {
+                o[t] = 0;
+                atomic_store(&c->bad_index, 1);
+                continue;
+            }
+            o[t] = 1.0f / (1.0f + expf(-((const float *)(xb + t * x->nb[1]))[e]));
         }
-        o[t] = 1.0f / (1.0f + expf(-((const float *)(xb + t * x->nb[1]))[e]));
-    }
 }
 
 static inline float load_f(herd_type t, const char *p)
@@ -1075,25 +1097,25 @@ static void op_cpy(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
     const size_t xe = herd_type_get(x->type)->bytes, oe = herd_type_get(out->type)->bytes;
     int64_t a, b;
-    split(rows, ith, nth, &a, &b);
-    for (int64_t r = a; r < b; r++) {
-        int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
-        const char *xr = xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3];
-        char *y = ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3];
-        if (x->type == out->type && x->nb[0] == xe) {
-            memcpy(y, xr, (size_t)D * xe);
-        } else if (x->nb[0] == xe && x->type == HERD_TYPE_F32 && out->type == HERD_TYPE_F16) {
-            herd_f32_to_f16_row((const float *)xr, (uint16_t *)y, D);
-        } else if (x->nb[0] == xe && x->type == HERD_TYPE_F16 && out->type == HERD_TYPE_F32) {
-            herd_f16_to_f32_row((const uint16_t *)xr, (float *)y, D);
-        } else if (x->type == out->type && xe == 4) {
-            for (int64_t i = 0; i < D; i++)
-                ((uint32_t *)y)[i] = *(const uint32_t *)(xr + i * x->nb[0]);
-        } else {
-            for (int64_t i = 0; i < D; i++)
-                store_f(out->type, y + i * oe, load_f(x->type, xr + i * x->nb[0]));
+    while (next_chunk(node_ctr(c, n), rows, nth, &a, &b))
+        for (int64_t r = a; r < b; r++) {
+            int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
+            const char *xr = xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3];
+            char *y = ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3];
+            if (x->type == out->type && x->nb[0] == xe) {
+                memcpy(y, xr, (size_t)D * xe);
+            } else if (x->nb[0] == xe && x->type == HERD_TYPE_F32 && out->type == HERD_TYPE_F16) {
+                herd_f32_to_f16_row((const float *)xr, (uint16_t *)y, D);
+            } else if (x->nb[0] == xe && x->type == HERD_TYPE_F16 && out->type == HERD_TYPE_F32) {
+                herd_f16_to_f32_row((const uint16_t *)xr, (float *)y, D);
+            } else if (x->type == out->type && xe == 4) {
+                for (int64_t i = 0; i < D; i++)
+                    ((uint32_t *)y)[i] = *(const uint32_t *)(xr + i * x->nb[0]);
+            } else {
+                for (int64_t i = 0; i < D; i++)
+                    store_f(out->type, y + i * oe, load_f(x->type, xr + i * x->nb[0]));
+            }
         }
-    }
 }
 
 static void op_concat(cpu_ctx *c, const herd_node *n, int ith, int nth)
@@ -1105,31 +1127,31 @@ static void op_concat(cpu_ctx *c, const herd_node *n, int ith, int nth)
     char *ob = host(out);
     const int64_t rows = out->ne[1] * out->ne[2] * out->ne[3];
     int64_t r0, r1;
-    split(rows, ith, nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t i[4] = { 0, r % out->ne[1], r / out->ne[1] % out->ne[2],
-                         r / out->ne[1] / out->ne[2] };
-        float *y = (float *)(ob + i[1] * out->nb[1] + i[2] * out->nb[2] + i[3] * out->nb[3]);
-        if (dim == 0) {
-            const char *ar = ab + i[1] * A->nb[1] + i[2] * A->nb[2] + i[3] * A->nb[3];
-            const char *br = bb + i[1] * B->nb[1] + i[2] * B->nb[2] + i[3] * B->nb[3];
-            for (int64_t k = 0; k < A->ne[0]; k++)
-                y[k] = *(const float *)(ar + k * A->nb[0]);
-            for (int64_t k = 0; k < B->ne[0]; k++)
-                y[A->ne[0] + k] = *(const float *)(br + k * B->nb[0]);
-        } else {
-            const herd_tensor *s = A;
-            const char *sb = ab;
-            if (i[dim] >= A->ne[dim]) {
-                i[dim] -= A->ne[dim];
-                s = B;
-                sb = bb;
+    while (next_chunk(node_ctr(c, n), rows, nth, &r0, &r1))
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t i[4] = { 0, r % out->ne[1], r / out->ne[1] % out->ne[2],
+                             r / out->ne[1] / out->ne[2] };
+            float *y = (float *)(ob + i[1] * out->nb[1] + i[2] * out->nb[2] + i[3] * out->nb[3]);
+            if (dim == 0) {
+                const char *ar = ab + i[1] * A->nb[1] + i[2] * A->nb[2] + i[3] * A->nb[3];
+                const char *br = bb + i[1] * B->nb[1] + i[2] * B->nb[2] + i[3] * B->nb[3];
+                for (int64_t k = 0; k < A->ne[0]; k++)
+                    y[k] = *(const float *)(ar + k * A->nb[0]);
+                for (int64_t k = 0; k < B->ne[0]; k++)
+                    y[A->ne[0] + k] = *(const float *)(br + k * B->nb[0]);
+            } else {
+                const herd_tensor *s = A;
+                const char *sb = ab;
+                if (i[dim] >= A->ne[dim]) {
+                    i[dim] -= A->ne[dim];
+                    s = B;
+                    sb = bb;
+                }
+                const char *sr = sb + i[1] * s->nb[1] + i[2] * s->nb[2] + i[3] * s->nb[3];
+                for (int64_t k = 0; k < s->ne[0]; k++)
+                    y[k] = *(const float *)(sr + k * s->nb[0]);
             }
-            const char *sr = sb + i[1] * s->nb[1] + i[2] * s->nb[2] + i[3] * s->nb[3];
-            for (int64_t k = 0; k < s->ne[0]; k++)
-                y[k] = *(const float *)(sr + k * s->nb[0]);
         }
-    }
 }
 
 static void run_node(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
@@ -1176,7 +1198,10 @@ static void graph_task(void *arg, int ith, int nth)
     for (int i = 0; i < g->n_nodes; i++) {
         const herd_node *n = &g->nodes[i];
         if (ith == 0)
+        {
             atomic_store_explicit(&c->counter[(i + 1) & 1], 0, memory_order_relaxed);
+            atomic_store_explicit(&c->qcounter[(i + 1) & 1], 0, memory_order_relaxed);
+        }
         /* static first item per thread, then dynamic */
         run_node(c, n, ith, nth, i);
         herd_threadpool_barrier(c->tp);
@@ -1533,6 +1558,7 @@ static herd_status graph_compute_locked(herd_backend *be, herd_graph *g, herd_er
     c->g = g;
     c->profile = be->profile;
     atomic_store(&c->counter[0], 0);
+    atomic_store(&c->qcounter[0], 0);
     atomic_store(&c->bad_index, 0);
     herd_threadpool_run(c->tp, graph_task, c);
     if (be->profile)
