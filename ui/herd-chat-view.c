@@ -26,6 +26,7 @@ struct _HerdChatView {
     gulong            items_handler;
     GPtrArray        *rows; /* HerdMessageRow*, one per message (system ones hidden) */
     gboolean          stick;
+    guint             stick_id;
     double            last_upper;
 };
 
@@ -55,16 +56,33 @@ static void on_value_changed(GtkAdjustment *adj, HerdChatView *self)
     if (gtk_adjustment_get_upper(adj) != self->last_upper)
         return;
     self->stick = gtk_adjustment_get_value(adj) >= bottom - STICK_SLACK;
+
     gtk_revealer_set_reveal_child(GTK_REVEALER(self->jump_revealer), !self->stick);
 }
 
-static void on_upper(GtkAdjustment *adj, GParamSpec *pspec, HerdChatView *self)
+static gboolean stick_idle(gpointer data)
+{
+    HerdChatView *self = data;
+    self->stick_id = 0;
+    if (self->stick) {
+        GtkAdjustment *adj = vadj(self);
+        gtk_adjustment_set_value(adj, gtk_adjustment_get_upper(adj) -
+                                          gtk_adjustment_get_page_size(adj));
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* "changed": upper or page size moved (content grew, the window or the composer resized).
+ * This runs inside the viewport's allocation, where a new value would be lost: move after. */
+static void on_adj_changed(GtkAdjustment *adj, HerdChatView *self)
 {
     self->last_upper = gtk_adjustment_get_upper(adj);
-    if (self->stick)
-        gtk_adjustment_set_value(adj, self->last_upper - gtk_adjustment_get_page_size(adj));
-    else
+    if (self->stick) {
+        if (!self->stick_id)
+            self->stick_id = g_idle_add_full(G_PRIORITY_HIGH_IDLE, stick_idle, self, NULL);
+    } else {
         gtk_revealer_set_reveal_child(GTK_REVEALER(self->jump_revealer), TRUE);
+    }
 }
 
 gboolean herd_chat_view_get_autoscroll(HerdChatView *self)
@@ -187,6 +205,7 @@ void herd_chat_view_set_prompt_progress(HerdChatView *self, int done, int total)
 static void herd_chat_view_dispose(GObject *object)
 {
     HerdChatView *self = HERD_CHAT_VIEW(object);
+    g_clear_handle_id(&self->stick_id, g_source_remove);
     if (self->conv) {
         g_clear_signal_handler(&self->items_handler, self->conv);
         g_clear_object(&self->conv);
@@ -239,5 +258,5 @@ static void herd_chat_view_init(HerdChatView *self)
     self->stick = TRUE;
     GtkAdjustment *adj = vadj(self);
     g_signal_connect(adj, "value-changed", G_CALLBACK(on_value_changed), self);
-    g_signal_connect(adj, "notify::upper", G_CALLBACK(on_upper), self);
+    g_signal_connect(adj, "changed", G_CALLBACK(on_adj_changed), self);
 }

@@ -253,7 +253,7 @@ static void add_thumbnails(HerdMessageRow *self)
         GtkGesture *click = gtk_gesture_click_new();
         g_signal_connect(click, "released", G_CALLBACK(thumb_clicked), NULL);
         gtk_widget_add_controller(picture, GTK_EVENT_CONTROLLER(click));
-        gtk_flow_box_append(GTK_FLOW_BOX(self->thumbs), picture);
+        gtk_box_append(GTK_BOX(self->thumbs), picture);
         herd_thumbnail_load_async(img->path, 240, self->cancellable, thumb_loaded,
                                   g_object_ref(picture));
     }
@@ -275,7 +275,10 @@ GtkWidget *herd_message_row_new(HerdMessage *message)
         gtk_widget_set_halign(self->author, GTK_ALIGN_END);
     } else {
         const char *model = herd_message_get_model(message);
-        gtk_label_set_text(GTK_LABEL(self->author), model && *model ? model : _("Assistant"));
+        g_autofree char *shown = model && *model ? g_strdup(model) : g_strdup(_("Assistant"));
+        if (g_str_has_suffix(shown, ".gguf"))
+            shown[strlen(shown) - 5] = '\0';
+        gtk_label_set_text(GTK_LABEL(self->author), shown);
         gtk_image_set_from_icon_name(GTK_IMAGE(self->avatar), "io.github.herdapp.Herd-symbolic");
     }
     g_autofree char *label = g_strdup(user ? _("Your message") : _("Answer"));

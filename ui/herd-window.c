@@ -75,7 +75,7 @@ static void update_title(HerdWindow *self)
 {
     const char *title = self->conv ? herd_conversation_get_title(self->conv) : NULL;
     adw_window_title_set_title(self->chat_title, title && *title ? title : _("New Conversation"));
-    adw_window_title_set_subtitle(self->chat_title, self->model_name ? self->model_name : "");
+
     gtk_widget_set_sensitive(self->conv_menu_button, self->conv != NULL);
 }
 
@@ -290,6 +290,30 @@ static void on_load_progress(HerdWorker *w, double fraction, HerdWindow *self)
     gtk_progress_bar_set_text(GTK_PROGRESS_BAR(self->load_progress), text);
 }
 
+static void update_model_button(HerdWindow *self)
+{
+    /* AdwButtonContent cannot ellipsize (1.2): shorten long file names here, and show only
+     * the icon when the window is narrow. */
+    g_autofree char *shown = g_strdup(self->model_loaded && self->model_name ? self->model_name
+                                                                             : _("No Model"));
+    if (g_utf8_strlen(shown, -1) > 24) {
+        g_autofree char *cut = g_utf8_substring(shown, 0, 23);
+        g_free(shown);
+        shown = g_strconcat(cut, "…", NULL);
+    }
+    gboolean narrow = adw_leaflet_get_folded(self->leaflet);
+    adw_button_content_set_label(ADW_BUTTON_CONTENT(self->model_button_content),
+                                 narrow ? "" : shown);
+    gtk_widget_set_tooltip_text(self->model_button, self->model_loaded && self->model_name
+                                                        ? self->model_name
+                                                        : _("Choose Model (Ctrl+M)"));
+}
+
+static void on_folded(AdwLeaflet *leaflet, GParamSpec *pspec, HerdWindow *self)
+{
+    update_model_button(self);
+}
+
 static char *plain_error(const GError *error)
 {
     if (error->domain == HERD_WORKER_ERROR && error->code == HERD_ERR_ABORTED)
@@ -309,8 +333,7 @@ static void on_load_finished(HerdWorker *w, GError *error, HerdWindow *self)
         adw_status_page_set_description(ADW_STATUS_PAGE(self->welcome_page), desc);
         gtk_stack_set_visible_child_name(GTK_STACK(self->main_stack), "welcome");
         herd_window_toast(self, desc);
-        adw_button_content_set_label(ADW_BUTTON_CONTENT(self->model_button_content),
-                                     _("No Model"));
+        update_model_button(self);
     } else {
         self->model_loaded = TRUE;
         g_free(self->model_name);
@@ -319,8 +342,10 @@ static void on_load_finished(HerdWorker *w, GError *error, HerdWindow *self)
             g_free(self->model_name);
             self->model_name = g_path_get_basename(self->model_path);
         }
-        adw_button_content_set_label(ADW_BUTTON_CONTENT(self->model_button_content),
-                                     self->model_name);
+        if (g_str_has_suffix(self->model_name, ".gguf"))
+            self->model_name[strlen(self->model_name) - 5] = '\0';
+        /* AdwButtonContent cannot ellipsize (1.2): shorten long file names here. */
+        update_model_button(self);
         gtk_stack_set_visible_child_name(GTK_STACK(self->main_stack), "chat");
         herd_composer_grab_focus(self->composer);
     }
@@ -1262,6 +1287,7 @@ static void herd_window_init(HerdWindow *self)
     g_signal_connect(self->chat_view, "regenerate", G_CALLBACK(on_regenerate), self);
     g_signal_connect(self->chat_view, "edit", G_CALLBACK(on_edit), self);
     g_signal_connect(self->chat_view, "copied", G_CALLBACK(on_copied), self);
+    g_signal_connect(self->leaflet, "notify::folded", G_CALLBACK(on_folded), self);
 
     GtkDropTarget *drop = gtk_drop_target_new(G_TYPE_INVALID, GDK_ACTION_COPY);
     GType types[] = { GDK_TYPE_FILE_LIST, GDK_TYPE_TEXTURE };

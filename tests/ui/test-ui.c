@@ -275,7 +275,12 @@ static double pixel_stddev(GdkTexture *tex, guint *n_colors)
 
 static gboolean screenshot(HerdWindow *win, const char *path)
 {
-    spin(0.3);
+    spin(g_getenv("HERD_SCREENSHOT") ? 1.5 : 0.3);
+    if (g_getenv("HERD_SCREENSHOT_IMPORT")) { /* also what X shows */
+        g_autofree char *cmd = g_strdup_printf("import -window root %s", g_getenv("HERD_SCREENSHOT_IMPORT"));
+        if (system(cmd) != 0)
+            fprintf(stderr, "import failed\n");
+    }
     int w = gtk_widget_get_width(GTK_WIDGET(win)), h = gtk_widget_get_height(GTK_WIDGET(win));
     CHECK(w > 0 && h > 0, "window not allocated");
     GdkPaintable *paintable = gtk_widget_paintable_new(GTK_WIDGET(win));
