@@ -55,7 +55,7 @@ typedef void (*herd_vec_dot_fn)(int64_t n, float *s, const void *w, const void *
  * (one sequential DRAM stream: interleaving rows halves the bandwidth on this machine kind);
  * what depends only on x is prepared once per call (Q4_0/Q8_0 on AVX-512: x reordered for the
  * weight unpacking, the -8·Σx / -128·Σx seeds and the scales), so larger nr amortizes it. */
-#define HERD_VEC_DOT_MAX_NR 16
+#define HERD_VEC_DOT_MAX_NR 32
 typedef void (*herd_vec_dot_rows_fn)(int64_t n, int nr, float *s, const void *w, size_t w_stride,
                                      const void *x);
 

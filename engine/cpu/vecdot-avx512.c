@@ -452,11 +452,6 @@ INLINE_VBMI void q4_0_row_groups(const uint8_t *row, int64_t ng, int NC, uint8_t
     const __m512i i18 = _mm512_loadu_si512(idx_stride18);
     const __m512i qa = _mm512_loadu_si512(idx_quad_a), qb = _mm512_loadu_si512(idx_quad_b);
     for (int64_t g = 0; g < ng; g++, row += 144) {
-#ifdef HERD_PF_DIST
-        _mm_prefetch((const char *)row + HERD_PF_DIST, _MM_HINT_T0);
-        _mm_prefetch((const char *)row + HERD_PF_DIST + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)row + HERD_PF_DIST + 128, _MM_HINT_T0);
-#endif
         __m512i l0 = _mm512_loadu_si512(row), l1 = _mm512_loadu_si512(row + 64);
         __m512i l2 = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(row + 128)));
         __m512i za = _mm512_permutex2var_epi8(l0, ia, l1);
@@ -483,10 +478,6 @@ INLINE void q8_0_row_groups(const uint8_t *row, int64_t ng, int NC, uint8_t *con
 {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int64_t g = 0; g < ng; g++, row += 272) {
-#ifdef HERD_PF_DIST
-        for (int k = 0; k < 5; k++)
-            _mm_prefetch((const char *)row + HERD_PF_DIST + 64 * k, _MM_HINT_T0);
-#endif
         const herd_block_q8_0 *a = (const herd_block_q8_0 *)row;
         __m256 dw = load_d8_stride34(row);
         __m512 sc[TILE_NC];
