@@ -175,6 +175,28 @@ SIMD_CLONES static void vec_binop_scalar(float *y, const float *a, float b, int6
             y[i] = a[i] + b;
 }
 
+/* expf for vectorized loops: Cody-Waite reduction + Cephes polynomial (max error ~2 ulp),
+ * input clamped to [-87.3, 88.3] (results below 1.2e-38 are flushed to that) */
+static inline float exp_vec(float x)
+{
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    /* round to nearest through the 1.5 * 2^23 trick (no libm call: keeps the loop vectorized) */
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* ops */
 
@@ -565,10 +587,10 @@ static void attn_block_c(const float *q, const float *kr, size_t ks, const float
     }
     const float corr = expf(*m - bm); /* 0 while nothing was seen (m = -inf) */
     float lsum = *l * corr;
-    for (int64_t j = 0; j < cnt; j++) {
-        sc[j] = expf(sc[j] - bm);
+    for (int64_t j = 0; j < cnt; j++) /* vectorized exp, then the sum in order */
+        sc[j] = exp_vec(sc[j] - bm);
+    for (int64_t j = 0; j < cnt; j++)
         lsum += sc[j];
-    }
     for (int64_t i = 0; i < hd; i++)
         acc[i] *= corr;
     int64_t j = 0;
@@ -639,10 +661,10 @@ attn_block_avx512(const float *q, const float *kr, size_t ks, const float *vr, s
         bm = sc[j] > bm ? sc[j] : bm;
     const float corr = expf(*m - bm);
     float lsum = *l * corr;
-    for (j = 0; j < cnt; j++) {
-        sc[j] = expf(sc[j] - bm);
+    for (j = 0; j < cnt; j++) /* vectorized exp, then the sum in order */
+        sc[j] = exp_vec(sc[j] - bm);
+    for (j = 0; j < cnt; j++)
         lsum += sc[j];
-    }
     for (int64_t i = 0; i < hd; i += 16) {
         const __mmask16 mm = i + 16 <= hd ? (__mmask16)0xffff : mk;
         __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(mm, acc + i), _mm512_set1_ps(corr));
@@ -696,10 +718,10 @@ attn_block_avx2(const float *q, const float *kr, size_t ks, const float *vr, siz
     }
     const float corr = expf(*m - bm);
     float lsum = *l * corr;
-    for (int64_t j = 0; j < cnt; j++) {
-        sc[j] = expf(sc[j] - bm);
+    for (int64_t j = 0; j < cnt; j++) /* vectorized exp, then the sum in order */
+        sc[j] = exp_vec(sc[j] - bm);
+    for (int64_t j = 0; j < cnt; j++)
         lsum += sc[j];
-    }
     int64_t i = 0;
     for (; i < hv; i += 8) {
         __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + i), _mm256_set1_ps(corr));
@@ -882,28 +904,6 @@ static void op_kv_store(cpu_ctx *c, const herd_node *n, int ith, int nth)
             else
                 memcpy(d, x, (size_t)hd * sizeof(float));
         }
-}
-
-/* expf for vectorized loops: Cody-Waite reduction + Cephes polynomial (max error ~2 ulp),
- * input clamped to [-87.3, 88.3] (results below 1.2e-38 are flushed to that) */
-static inline float exp_vec(float x)
-{
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
-    /* round to nearest through the 1.5 * 2^23 trick (no libm call: keeps the loop vectorized) */
-    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
 }
 
 /* exact-erf GELU, x * (1 - erfc(x / sqrt 2) / 2), erfc by the Chebyshev fit of Numerical
