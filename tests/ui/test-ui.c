@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static HerdApplication *app;
 static int exit_status = 0;
@@ -36,23 +37,35 @@ static int n_failed;
     } while (0)
 
 /* ---- main-loop stall probe: a 1 ms timeout that records the longest gap ---- */
-static gint64 probe_last;
-static gint64 probe_max;
+/* The wall-clock gap includes time the main thread waited for a CPU (the build machine is
+ * shared); the main thread's own CPU time in the gap is what the app spent. */
+static gint64 probe_last, probe_last_cpu;
+static gint64 probe_max, probe_max_cpu;
 static gboolean probe_on;
+
+static gint64 thread_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (gint64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static gboolean probe_tick(gpointer data)
 {
-    gint64 now = g_get_monotonic_time();
-    if (probe_on && probe_last && now - probe_last > probe_max)
-        probe_max = now - probe_last;
+    gint64 now = g_get_monotonic_time(), cpu = thread_cpu_us();
+    if (probe_on && probe_last) {
+        probe_max = MAX(probe_max, now - probe_last);
+        probe_max_cpu = MAX(probe_max_cpu, cpu - probe_last_cpu);
+    }
     probe_last = now;
+    probe_last_cpu = cpu;
     return G_SOURCE_CONTINUE;
 }
 
 static void probe_start(void)
 {
     probe_last = 0;
-    probe_max = 0;
+    probe_max = probe_max_cpu = 0;
     probe_on = TRUE;
 }
 
@@ -430,13 +443,34 @@ static gboolean run_all(void)
                watch.prompt_total);
     }
 
-    /* 2. A text question: streamed answer in the view and in the store. */
-    CHECK(send_and_wait(win, "Hello there"), "send");
+    /* 2. A text question: streamed answer in the view and in the store. The stall is
+     * measured from the click to the end, and separately while tokens stream. */
+    watch_reset();
+    herd_composer_set_text(composer, "Hello there");
+    probe_start();
+    gint64 t_send = g_get_monotonic_time();
+    CHECK(herd_window_send(win), "send refused");
+    gint64 send_stall = g_get_monotonic_time() - t_send;
+    CHECK(wait_until(has_piece, NULL, 40), "no first piece");
+    gint64 to_first = probe_max, to_first_cpu = probe_max_cpu;
+    probe_max = probe_max_cpu = 0;
+    CHECK(wait_until(is_finished, NULL, 40), "no answer within 40 s");
+    printf("main-loop: send handler %.1f ms; longest gap until the first piece %.1f ms wall "
+           "(%.1f ms main-thread CPU), while streaming %.1f ms wall (%.1f ms CPU)\n",
+           send_stall / 1000.0, to_first / 1000.0, to_first_cpu / 1000.0, probe_max / 1000.0,
+           probe_max_cpu / 1000.0);
+    probe_max = MAX(probe_max, to_first);
+    probe_max_cpu = MAX(probe_max_cpu, to_first_cpu);
     CHECK(watch.error == NULL, "answer failed: %s", watch.error->message);
     CHECK(check_answer(win, store, HERD_MESSAGE_STATE_COMPLETE), "text answer");
-    double stall_ms = probe_max / 1000.0;
-    printf("main-loop: longest stall while answering %.1f ms\n", stall_ms);
-    CHECK(stall_ms < 250.0, "main loop stalled %.1f ms", stall_ms);
+    double stall_ms = probe_max / 1000.0, stall_cpu_ms = probe_max_cpu / 1000.0;
+    double load[1] = { 0 };
+    if (getloadavg(load, 1) != 1)
+        load[0] = -1;
+    printf("main-loop: longest stall while answering %.1f ms wall, %.1f ms of it main-thread "
+           "CPU (load average %.1f)\n", stall_ms, stall_cpu_ms, load[0]);
+    CHECK(stall_cpu_ms < 50.0, "the main thread worked %.1f ms without a break", stall_cpu_ms);
+    CHECK(stall_ms < 500.0, "main loop stalled %.1f ms", stall_ms);
 
     /* 3. Stop mid-answer (the Esc/Stop action). */
     g_settings_set_int(settings, "max-tokens", 0);
@@ -458,7 +492,30 @@ static gboolean run_all(void)
     }
     CHECK(stopped, "could not stop an answer in 3 tries");
 
-    /* 4. Sidebar, export, screenshot. */
+    /* 4. The other windows build from their templates without warnings. */
+    GListModel *tops = gtk_window_get_toplevels();
+    gtk_widget_activate_action(GTK_WIDGET(win), "win.preferences", NULL);
+    gtk_widget_activate_action(GTK_WIDGET(win), "win.show-help-overlay", NULL);
+    g_action_group_activate_action(G_ACTION_GROUP(app), "about", NULL);
+    spin(0.3);
+    guint n_after = g_list_model_get_n_items(tops), n_shown = 0;
+    for (guint i = 0; i < n_after; i++) {
+        g_autoptr(GtkWidget) w = g_list_model_get_item(tops, i);
+        if (gtk_widget_get_visible(w) &&
+            (GTK_IS_SHORTCUTS_WINDOW(w) || ADW_IS_ABOUT_WINDOW(w) ||
+             ADW_IS_PREFERENCES_WINDOW(w)))
+            n_shown++;
+    }
+    CHECK(n_shown == 3, "preferences/shortcuts/about: %u of 3 shown", n_shown);
+    for (guint i = n_after; i > 0; i--) {
+        g_autoptr(GtkWindow) w = g_list_model_get_item(tops, i - 1);
+        if (w != GTK_WINDOW(win) && gtk_widget_get_visible(GTK_WIDGET(w)))
+            gtk_window_close(w);
+    }
+    spin(0.2);
+    printf("ok preferences, shortcuts and about windows open\n");
+
+    /* 5. Sidebar, export, screenshot. */
     CHECK(g_list_model_get_n_items(herd_window_get_sidebar_model(win)) >= 1, "sidebar empty");
     CHECK(test_export(win, store), "export");
     const char *shot = g_getenv("HERD_SCREENSHOT");
