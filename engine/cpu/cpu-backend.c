@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "../backend.h"
@@ -35,7 +36,10 @@
 struct herd_buffer {
     void *base;
     size_t size;
+    bool mapped; /* large buffers: anonymous mmap (zero pages, committed on first touch) */
 };
+
+#define BUF_MMAP_MIN ((size_t)1 << 20)
 
 typedef struct cpu_ctx {
     pthread_mutex_t lock; /* one graph at a time (arena, scratch and pool are shared) */
@@ -1408,12 +1412,22 @@ static herd_status cpu_buffer_alloc(herd_backend *be, size_t size, herd_buffer *
 {
     (void)be;
     herd_buffer *b = calloc(1, sizeof *b);
-    void *mem = b ? aligned_alloc64(size) : NULL;
+    void *mem = NULL;
+    if (b && size >= BUF_MMAP_MIN) {
+        mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+            mem = NULL;
+        else
+            b->mapped = true;
+    } else if (b) {
+        mem = aligned_alloc64(size);
+        if (mem)
+            memset(mem, 0, size);
+    }
     if (!mem) {
         free(b);
         return herd_error_set(err, HERD_ERR_NOMEM, "cpu buffer: cannot allocate %zu bytes", size);
     }
-    memset(mem, 0, size);
     b->base = mem;
     b->size = size;
     *out = b;
@@ -1424,7 +1438,10 @@ static void cpu_buffer_free(herd_backend *be, herd_buffer *buf)
 {
     (void)be;
     if (buf) {
-        free(buf->base);
+        if (buf->mapped)
+            munmap(buf->base, buf->size);
+        else
+            free(buf->base);
         free(buf);
     }
 }
