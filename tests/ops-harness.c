@@ -415,6 +415,22 @@ static void cases_mul_mat(oh *h)
                 oh_check(h, herd_mul_mat(h->g, w, x), mm_tol(t), name);
             }
     }
+    /* decode shapes whose row chunks differ between thread counts (N / (8 nth) rounded to 4) */
+    static const herd_type dec[] = { HERD_TYPE_Q4_0, HERD_TYPE_Q4_K, HERD_TYPE_Q6_K };
+    for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
+        oh_begin(h);
+        herd_tensor *w = oh_weight(h, dec[i], 2, NE(256, 301), 1.0f);
+        herd_tensor *x = oh_input(h, HERD_TYPE_F32, 2, NE(256, 1), 1.0f, NULL);
+        snprintf(name, sizeof name, "mul_mat %s K256 N301 M1 (chunking)", herd_type_name(dec[i]));
+        oh_check(h, herd_mul_mat(h->g, w, x), mm_tol(dec[i]), name);
+        oh_begin(h);
+        w = oh_weight(h, dec[i], 3, NE(256, 301, 3), 1.0f);
+        x = oh_input(h, HERD_TYPE_F32, 2, NE(256, 1), 1.0f, NULL);
+        const int32_t id1[1] = { 2 };
+        snprintf(name, sizeof name, "mul_mat_id %s K256 N301 E3 M1 (chunking)",
+                 herd_type_name(dec[i]));
+        oh_check(h, herd_mul_mat_id(h->g, w, x, oh_ids(h, 1, id1)), mm_tol(dec[i]), name);
+    }
     /* batched activations with a broadcast 2-D weight, and a 3-D weight batch */
     oh_begin(h);
     herd_tensor *w = oh_weight(h, HERD_TYPE_Q8_0, 2, NE(64, 17), 1.0f);
