@@ -578,6 +578,8 @@ static void test_vec_dot_one(herd_type wt, int64_t n, int quantized_data)
                   "%s/%s tile wrote outside its outputs", herd_type_name(wt), isas[k]);
         }
     }
+    free(w);
+    free(x);
 }
 
 static void test_vec_dots(void)
@@ -586,7 +588,8 @@ static void test_vec_dots(void)
         printf("isa %-6s: %s\n", isas[k],
                herd_get_vec_dot_isa(HERD_TYPE_Q4_0, isas[k]) ? "available" : "NOT available");
     printf("dispatch picks: %s; cpu features: %s\n", herd_cpu_isa(), herd_cpu_features());
-    const int64_t nk[] = { 256, 512, 1280, 2304, 4096 };
+    /* 8448 and 16640: several prepared chunks in the Q4_0/Q8_0 rows and tile kernels */
+    const int64_t nk[] = { 256, 512, 1280, 2304, 4096, 8448, 16640 };
     const int64_t n0[] = { 32, 96, 416, 256 + 32 * 3 };
     const int64_t nf[] = { 1, 7, 33, 100 };
     for (size_t t = 0; t < sizeof wtypes / sizeof wtypes[0]; t++) {
