@@ -328,6 +328,18 @@ char *herd_message_row_get_rendered_text(HerdMessageRow *self)
     return g_string_free(out, FALSE);
 }
 
+void herd_message_row_set_live_stats(HerdMessageRow *self, guint n_tokens, double tokens_per_s)
+{
+    g_return_if_fail(HERD_IS_MESSAGE_ROW(self));
+    if (herd_message_get_state(self->message) != HERD_MESSAGE_STATE_STREAMING)
+        return;
+    g_autofree char *text = tokens_per_s > 0
+                                ? g_strdup_printf(_("Writing… %u tokens · %.1f tokens/s"),
+                                                  n_tokens, tokens_per_s)
+                                : g_strdup_printf(_("Writing… %u tokens"), n_tokens);
+    gtk_label_set_text(GTK_LABEL(self->stats), text);
+}
+
 guint herd_message_row_get_n_renders(HerdMessageRow *self)
 {
     return self->n_renders;

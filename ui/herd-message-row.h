@@ -22,5 +22,8 @@ char        *herd_message_row_get_rendered_text(HerdMessageRow *self);
 /* Renders now what is pending (tests; normally done on the next frame). */
 void         herd_message_row_flush            (HerdMessageRow *self);
 guint        herd_message_row_get_n_renders    (HerdMessageRow *self);
+/* While streaming: tokens so far and the speed since the first one. */
+void         herd_message_row_set_live_stats   (HerdMessageRow *self, guint n_tokens,
+                                                double tokens_per_s);
 
 G_END_DECLS

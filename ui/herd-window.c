@@ -60,6 +60,8 @@ struct _HerdWindow {
     char               *model_name;
     int                 n_ctx;
     gboolean            selecting; /* the sidebar selection is being set from code */
+    gint64              live_t0;   /* first piece of the running answer */
+    guint               live_pieces0, live_first;
 };
 
 G_DEFINE_FINAL_TYPE(HerdWindow, herd_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -296,8 +298,8 @@ static void update_model_button(HerdWindow *self)
      * the icon when the window is narrow. */
     g_autofree char *shown = g_strdup(self->model_loaded && self->model_name ? self->model_name
                                                                              : _("No Model"));
-    if (g_utf8_strlen(shown, -1) > 24) {
-        g_autofree char *cut = g_utf8_substring(shown, 0, 23);
+    if (g_utf8_strlen(shown, -1) > 20) {
+        g_autofree char *cut = g_utf8_substring(shown, 0, 19);
         g_free(shown);
         shown = g_strconcat(cut, "…", NULL);
     }
@@ -361,8 +363,23 @@ static void on_prompt_progress(HerdWorker *w, HerdMessage *reply, int done, int 
 
 static void on_piece(HerdWorker *w, HerdMessage *reply, const char *text, HerdWindow *self)
 {
-    /* The row follows its message's text; the first piece ends prompt reading. */
+    /* The row follows its message's text; the first piece ends prompt reading. Pieces are
+     * tokens (coalesced per main-loop turn), so the worker's counter gives a live speed. */
     herd_chat_view_set_prompt_progress(self->chat_view, -1, 0);
+    guint n_pieces = 0;
+    herd_worker_get_counters(w, NULL, &n_pieces);
+    gint64 now = g_get_monotonic_time();
+    if (!self->live_t0) {
+        self->live_t0 = now;
+        self->live_first = n_pieces;
+    }
+    HerdMessageRow *row = herd_chat_view_get_last_row(self->chat_view);
+    if (row && herd_message_row_get_message(row) == reply) {
+        guint n = n_pieces - self->live_pieces0;
+        double secs = (now - self->live_t0) / 1e6;
+        herd_message_row_set_live_stats(row, n, secs > 0.2 ? (n_pieces - self->live_first) / secs
+                                                            : 0.0);
+    }
 }
 
 static void on_finished(HerdWorker *w, HerdMessage *reply, GError *error, HerdWindow *self)
@@ -621,6 +638,8 @@ static gboolean start_generation(HerdWindow *self, HerdConversation *conv)
         return FALSE;
     }
     self->generating = TRUE;
+    self->live_t0 = 0;
+    herd_worker_get_counters(self->worker, NULL, &self->live_pieces0);
     g_set_object(&self->reply, reply);
     g_set_object(&self->gen_conv, conv);
     herd_composer_set_generating(self->composer, TRUE);

@@ -31,8 +31,10 @@ static HerdBackend factory(gpointer data)
 {
     herd_fake_backend_config cfg = { 0 };
     cfg.pieces = answer;
-    cfg.piece_delay_us = 2000;
+    gboolean mid = g_getenv("SHOT_MIDSTREAM") != NULL;
+    cfg.piece_delay_us = mid ? 150000 : 2000;
     cfg.prompt_tokens = 1480;
+    cfg.prompt_batch_delay_us = mid ? 40000 : 0;
     cfg.load_steps = 3;
     return herd_fake_backend_new(&cfg);
 }
@@ -67,6 +69,17 @@ static gboolean run(gpointer data)
     herd_composer_set_text(herd_window_get_composer(win),
                            "What shapes are in this picture, and what colours are they?");
     herd_window_send(win);
+    const char *mid = g_getenv("SHOT_MIDSTREAM");
+    if (mid) { /* seconds after sending: a picture of the prompt bar or the stream */
+        spin(atof(mid));
+        g_autofree char *c = g_strdup_printf("import -window root -crop %dx%d+0+0 +repage '%s'",
+                                             gtk_widget_get_width(GTK_WIDGET(win)),
+                                             gtk_widget_get_height(GTK_WIDGET(win)), out_path);
+        status = system(c) == 0 ? 0 : 1;
+        herd_window_stop(win);
+        g_application_quit(G_APPLICATION(app));
+        return G_SOURCE_REMOVE;
+    }
     end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     while (herd_worker_get_busy(herd_window_get_worker(win)) && g_get_monotonic_time() < end)
         g_main_context_iteration(NULL, TRUE);

@@ -492,6 +492,28 @@ static gboolean run_all(void)
     }
     CHECK(stopped, "could not stop an answer in 3 tries");
 
+    /* 3b. Regenerate the stopped answer, then edit the last question. */
+    HerdConversation *c = herd_window_get_conversation(win);
+    guint n_msgs = g_list_model_get_n_items(G_LIST_MODEL(c));
+    HerdChatView *view = herd_window_get_chat_view(win);
+    watch_reset();
+    g_settings_set_int(settings, "max-tokens", 16);
+    probe_start();
+    g_signal_emit_by_name(herd_chat_view_get_last_row(view), "regenerate");
+    CHECK(wait_until(is_finished, NULL, 40), "regenerated answer never finished");
+    c = herd_window_get_conversation(win);
+    CHECK(g_list_model_get_n_items(G_LIST_MODEL(c)) == n_msgs, "regenerate changed the count");
+    CHECK(check_answer(win, store, HERD_MESSAGE_STATE_COMPLETE), "regenerated answer");
+    HerdMessageRow *question = herd_chat_view_get_row(view, n_msgs - 2);
+    g_autofree char *qtext = g_strdup(herd_message_get_text(herd_message_row_get_message(question)));
+    g_signal_emit_by_name(question, "edit");
+    c = herd_window_get_conversation(win);
+    CHECK(g_list_model_get_n_items(G_LIST_MODEL(c)) == n_msgs - 2, "edit kept later messages");
+    g_autofree char *draft = herd_composer_get_text(composer);
+    CHECK(strcmp(draft, qtext) == 0, "edit did not put the question back (%s)", draft);
+    herd_composer_clear(composer);
+    printf("ok regenerate and edit\n");
+
     /* 4. The other windows build from their templates without warnings. */
     GListModel *tops = gtk_window_get_toplevels();
     gtk_widget_activate_action(GTK_WIDGET(win), "win.preferences", NULL);
