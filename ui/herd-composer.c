@@ -445,6 +445,12 @@ static void on_paste(GtkTextView *view, HerdComposer *self)
     }
 }
 
+void herd_composer_paste(HerdComposer *self)
+{
+    g_return_if_fail(HERD_IS_COMPOSER(self));
+    g_signal_emit_by_name(self->text_view, "paste-clipboard");
+}
+
 static void on_buffer_changed(GtkTextBuffer *buf, HerdComposer *self)
 {
     gtk_widget_set_visible(self->placeholder, gtk_text_buffer_get_char_count(buf) == 0);

@@ -23,6 +23,9 @@ void       herd_composer_add_file       (HerdComposer *self, GFile *file);
 void       herd_composer_add_texture    (HerdComposer *self, GdkTexture *texture);
 /* GdkFileList or GdkTexture; TRUE if the value held something to attach. */
 gboolean   herd_composer_handle_drop    (HerdComposer *self, const GValue *value);
+/* What Ctrl+V in the text does: an image (or copied image files) on the clipboard is
+ * attached, text is pasted. */
+void       herd_composer_paste          (HerdComposer *self);
 /* Attachments still being checked. */
 guint      herd_composer_get_n_pending  (HerdComposer *self);
 const char *herd_composer_get_error     (HerdComposer *self);

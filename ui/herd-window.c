@@ -1193,6 +1193,11 @@ gboolean herd_window_get_model_loaded(HerdWindow *self)
     return self->model_loaded;
 }
 
+gboolean herd_window_get_loading(HerdWindow *self)
+{
+    return self->loading;
+}
+
 void herd_window_set_backend_factory(HerdWindow *self, HerdBackendFactory factory,
                                      gpointer user_data)
 {

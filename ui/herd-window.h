@@ -30,6 +30,7 @@ HerdComposer     *herd_window_get_composer      (HerdWindow *self);
 HerdConversation *herd_window_get_conversation  (HerdWindow *self);
 GListModel       *herd_window_get_sidebar_model (HerdWindow *self);
 gboolean          herd_window_get_model_loaded  (HerdWindow *self);
+gboolean          herd_window_get_loading       (HerdWindow *self);
 void              herd_window_set_backend_factory(HerdWindow *self, HerdBackendFactory factory,
                                                  gpointer user_data);
 

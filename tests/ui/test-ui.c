@@ -161,6 +161,16 @@ static guint n_images(HerdComposer *c)
     return a->len;
 }
 
+static gboolean three_images(gpointer d)
+{
+    return n_images(d) == 3;
+}
+
+static gboolean not_loading(gpointer d)
+{
+    return !herd_window_get_loading(d);
+}
+
 static char *fixture(const char *rel)
 {
     return g_build_filename(fixtures, rel, NULL);
@@ -409,7 +419,13 @@ static gboolean run_all(void)
     CHECK(herd_window_handle_drop(win, &v), "texture drop refused");
     g_value_unset(&v);
     CHECK(n_images(composer) == 2, "want 2 attachments, have %u", n_images(composer));
-    printf("ok attachments: file + texture\n");
+    /* Ctrl+V with an image on the clipboard. */
+    gdk_clipboard_set_texture(gtk_widget_get_clipboard(GTK_WIDGET(win)), tex);
+    herd_composer_paste(composer);
+    CHECK(wait_until(three_images, composer, 5), "pasted image not attached (%u)",
+          n_images(composer));
+    herd_composer_set_text(composer, "");
+    printf("ok attachments: dropped file, dropped texture, pasted texture\n");
 
     CHECK(wait_until(model_loaded, win, 60), "model not loaded within 60 s");
     HerdWorker *worker = herd_window_get_worker(win);
@@ -423,11 +439,11 @@ static gboolean run_all(void)
     HerdConversation *conv = herd_window_get_conversation(win);
     CHECK(conv != NULL, "no conversation");
     HerdMessage *user = herd_conversation_get_message(conv, 0);
-    CHECK(herd_message_get_n_images(user) == 2, "stored user message has %u images",
+    CHECK(herd_message_get_n_images(user) == 3, "stored user message has %u images",
           herd_message_get_n_images(user));
     g_autoptr(HerdStoreMessage) urec = herd_store_get_message(store, herd_message_get_id(user),
                                                               NULL);
-    CHECK(urec && urec->images->len == 2, "store lacks the images");
+    CHECK(urec && urec->images->len == 3, "store lacks the images");
     if (watch.error) {
         /* The engine backend may not see images yet: then the row must say so plainly. */
         printf("NOTE image answer failed (%s); the error is shown in the row\n",
@@ -543,6 +559,12 @@ static gboolean run_all(void)
     const char *shot = g_getenv("HERD_SCREENSHOT");
     g_autofree char *shot_path = shot ? g_strdup(shot) : g_build_filename(tmpdir, "win.png", NULL);
     CHECK(screenshot(win, shot_path), "screenshot");
+
+    /* 6. A file that is not a model: an error in plain words, no crash. */
+    herd_window_load_model(win, broken, NULL, FALSE);
+    CHECK(wait_until(not_loading, win, 20), "loading a broken model never ended");
+    CHECK(!herd_window_get_model_loaded(win), "a broken file loaded as a model");
+    printf("ok broken model refused\n");
     return TRUE;
 }
 
