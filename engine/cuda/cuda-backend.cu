@@ -496,6 +496,7 @@ static uint64_t now_ns(void)
 
 static herd_status run_nodes(cu_ctx *c, herd_graph *g, bool profile, herd_error *err)
 {
+    c->q8_src = NULL;
     for (int i = 0; i < g->n_nodes; i++) {
         const herd_node *n = &g->nodes[i];
         uint64_t t0 = 0;

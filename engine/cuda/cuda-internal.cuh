@@ -69,6 +69,11 @@ typedef struct cu_ctx {
     cudaGraphExec_t exec;
     herd_op_profile prof;
     cudaEvent_t ev[2];
+    /* int8 activations in the scratch from the previous matmul node (q/k/v and gate/up read the
+     * same input): reused while only matmuls run in between */
+    const void *q8_src;
+    int q8_K, q8_M;
+    size_t q8_xs;
 } cu_ctx;
 
 /* device address of t (follows views; intermediates live in the arena); NULL if it has none */

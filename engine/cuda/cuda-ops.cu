@@ -1217,9 +1217,15 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
     if (mv_int8(wt)) {
         int8_t *xq = (int8_t *)c->scratch;
         float *xd = (float *)(c->scratch + al256((size_t)K * M));
-        const int64_t nthreads = (int64_t)(K / 32) * M * 32;
-        k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, xq, xd);
-        LAUNCH_CHECK(err);
+        if (!(c->q8_src == X && c->q8_K == K && c->q8_M == M && c->q8_xs == xs)) {
+            const int64_t nthreads = (int64_t)(K / 32) * M * 32;
+            k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, xq, xd);
+            LAUNCH_CHECK(err);
+            c->q8_src = X;
+            c->q8_K = K;
+            c->q8_M = M;
+            c->q8_xs = xs;
+        }
         switch (wt) {
 #define MVQ8(T)                                                                                   \
     case T: k_mv_q8<T><<<grid, blk, 0, s>>>(w, ws, N, K, xq, xd, M, O, os, ids, es, E, f); break;
@@ -1497,6 +1503,10 @@ static herd_status op_get_rows(cu_ctx *c, const herd_node *n, herd_error *err)
 herd_status herd_cu_run_node(cu_ctx *c, const herd_node *n, herd_error *err)
 {
     const herd_tensor *a = n->src[0], *b = n->src[1], *out = n->out;
+    /* the int8 activations in the scratch stay valid only across decode-sized matmuls */
+    if ((n->op != HERD_OP_MUL_MAT && n->op != HERD_OP_MUL_MAT_ID) || b->ne[1] > MV_MAX_M ||
+        b->ne[2] * b->ne[3] > 1)
+        c->q8_src = NULL;
     cudaStream_t s = c->stream;
     const int64_t nel = herd_tensor_nelements(out);
     switch (n->op) {

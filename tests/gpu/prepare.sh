@@ -21,6 +21,12 @@ if [ -d "$FULL" ]; then
 else
     meson setup "$FULL" "${opts[@]}" >/dev/null || exit 1
 fi
+# nvcc objects do not track header changes here: rebuild them when a header is newer
+lib="$FULL/engine/cuda/libherd-cuda.a"
+if [ -f "$lib" ] && [ -n "$(find engine/cuda engine/backend.h engine/types.h engine/herd-error.h \
+        \( -name '*.cuh' -o -name '*.h' \) -newer "$lib" 2>/dev/null)" ]; then
+    touch engine/cuda/*.cu
+fi
 targets=(app/herd-cli tests/test-cuda tests/test-logits-hf tests/test-logits-ref tests/test-ops)
 [ -n "$(ninja -C "$FULL" -t targets all 2>/dev/null | grep '^tests/test-vulkan-ops:')" ] &&
     targets+=(tests/test-vulkan-ops)

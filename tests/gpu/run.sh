@@ -82,26 +82,19 @@ relink() {
     wait
     rm -f "$K/engine/cuda/libherd-cuda.a"
     ar rcs "$K/engine/cuda/libherd-cuda.a" "$K/engine/cuda/"*.o || return 1
-    local f name cmd tok out rc=0
+    local f name cmd so lib target rc=0
     for f in "$K"/cmds/*.cmd; do
         name=$(basename "$f" .cmd)
-        cmd=()
-        for tok in $(cat "$f"); do
-            case "$tok" in
-            -Xlinker=*libcudart_static.a) continue ;;
-            -Xlinker=/*.so)
-                local so lib
-                so=$(basename "${tok#-Xlinker=}")
-                lib=$(ls "$ROOT/$B/libs/$so"* 2>/dev/null | head -1)
-                [ -n "$lib" ] && tok="-Xlinker=$lib" ;;
-            esac
-            cmd+=("$tok")
+        cmd=$(cat "$f")
+        # this box's cudart (nvcc links it statically by default), carried shared libraries
+        cmd=$(echo "$cmd" | sed -E 's# -Xlinker=[^ ]*libcudart_static\.a##g')
+        for so in $(echo "$cmd" | grep -oE -- '-Xlinker=/[^ ]*\.so' | sed 's/^-Xlinker=//' | sort -u); do
+            lib=$(ls "$ROOT/$B/libs/$(basename "$so")"* 2>/dev/null | head -1)
+            [ -n "$lib" ] && cmd=${cmd//"-Xlinker=$so "/"-Xlinker=$lib "}
         done
-        # -o TARGET -> out/NAME
-        for i in "${!cmd[@]}"; do
-            [ "${cmd[$i]}" = "-o" ] && cmd[$((i + 1))]="out/$name"
-        done
-        if (cd "$K" && "${cmd[@]}"); then
+        target=$(echo "$cmd" | awk '{for (i = 1; i < NF; i++) if ($i == "-o") print $(i + 1)}')
+        cmd=${cmd/" -o $target "/" -o out/$name "}
+        if (cd "$K" && eval "$cmd"); then
             mkdir -p "$ROOT/$B/bin.orig"
             cp -n "$ROOT/$B/bin/$name" "$ROOT/$B/bin.orig/" 2>/dev/null
             cp "$K/out/$name" "$ROOT/$B/bin/$name"
