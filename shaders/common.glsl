@@ -22,6 +22,8 @@
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer FBuf { float v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer IBuf { int v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer UBuf { uint v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer U4Buf { uvec4 v; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer F4Buf { vec4 v; };
 
 #ifdef HAVE_8BIT
 layout(buffer_reference, std430, buffer_reference_align = 1) readonly buffer B8 { uint8_t v[]; };
@@ -40,6 +42,17 @@ uint ld16(addr_t a)
 #endif
 
 float ldf(addr_t a) { return FBuf(a).v[0]; }
+uint ld32(addr_t a) { return UBuf(a).v[0]; }        /* a % 4 == 0 */
+uvec4 ld128(addr_t a) { return U4Buf(a).v; }        /* a % 16 == 0 */
+/* 16 bytes at an even address as 4 little-endian words */
+uvec4 ld128_a2(addr_t a)
+{
+    uvec4 r;
+    for (uint i = 0; i < 4; i++)
+        r[i] = ld16(a + 4 * i) | (ld16(a + 4 * i + 2) << 16);
+    return r;
+}
+uint byte_of(uvec4 v, uint j) { return (v[j >> 2] >> (8 * (j & 3))) & 0xffu; }
 int ldi(addr_t a) { return IBuf(a).v[0]; }
 float ld_f16(addr_t a) { return unpackHalf2x16(ld16(a)).x; }
 float ld_bf16(addr_t a) { return uintBitsToFloat(ld16(a) << 16); }

@@ -34,15 +34,20 @@ void main()
     addr_t xc = x_col(m, i2, i3);
     uint ng = (p.K + 15) / 16;
     float sum = 0.0;
+    /* x in 16-byte loads when aligned (always for the rounded copies of quantized types) */
+    bool x16 = (xc & 15) == 0 && (p.K & 15) == 0;
     for (uint g = tid; g < ng; g += WG) {
         float w[16];
         dequant16(wr, g, p.K, w);
-        FBuf xv = FBuf(xc + 64 * uint64_t(g));
-        if (16 * g + 16 <= p.K) {
-            for (uint j = 0; j < 16; j++)
-                sum += w[j] * xv.v[j];
+        addr_t xa = xc + 64 * uint64_t(g);
+        if (x16) {
+            for (uint j = 0; j < 16; j += 4) {
+                vec4 xv = F4Buf(xa + 4 * j).v;
+                sum += w[j] * xv.x + w[j + 1] * xv.y + w[j + 2] * xv.z + w[j + 3] * xv.w;
+            }
         } else {
-            for (uint j = 0; 16 * g + j < p.K; j++)
+            FBuf xv = FBuf(xa);
+            for (uint j = 0; j < 16 && 16 * g + j < p.K; j++)
                 sum += w[j] * xv.v[j];
         }
     }

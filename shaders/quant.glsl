@@ -15,19 +15,6 @@
 #define T_Q6_K 14
 #define T_BF16 30
 
-#if WTYPE == T_Q4_K || WTYPE == T_Q5_K
-void scale_min_k4(addr_t sc, uint b, out float s, out float m)
-{
-    if (b < 4) {
-        s = float(ld8(sc + b) & 63u);
-        m = float(ld8(sc + b + 4) & 63u);
-    } else {
-        s = float((ld8(sc + b + 4) & 15u) | ((ld8(sc + b - 4) >> 6) << 4));
-        m = float((ld8(sc + b + 4) >> 4) | ((ld8(sc + b) >> 6) << 4));
-    }
-}
-#endif
-
 void dequant16(addr_t row, uint g, uint K, out float w[16])
 {
 #if WTYPE == T_F32
@@ -48,49 +35,62 @@ void dequant16(addr_t row, uint g, uint K, out float w[16])
 #elif WTYPE == T_Q8_0
     addr_t b = row + uint64_t(g >> 1) * 34;
     float d = ld_f16(b);
-    addr_t q = b + 2 + 16 * (g & 1);
+    uvec4 q = ld128_a2(b + 2 + 16 * (g & 1));
     for (uint j = 0; j < 16; j++)
-        w[j] = d * float(ld_i8(q + j));
+        w[j] = d * float(int(byte_of(q, j) << 24) >> 24);
 #elif WTYPE == T_Q4_0
     addr_t b = row + uint64_t(g >> 1) * 18;
     float d = ld_f16(b);
     uint sh = 4 * (g & 1);
+    uvec4 q = ld128_a2(b + 2);
     for (uint j = 0; j < 16; j++)
-        w[j] = d * (float((ld8(b + 2 + j) >> sh) & 15u) - 8.0);
-#elif WTYPE == T_Q4_K
+        w[j] = d * (float((byte_of(q, j) >> sh) & 15u) - 8.0);
+#elif WTYPE == T_Q4_K || WTYPE == T_Q5_K
+    /* 144 / 176-byte blocks in rows of whole blocks: every field below is 4- or 16-aligned */
+#if WTYPE == T_Q4_K
     addr_t b = row + uint64_t(g >> 4) * 144;
-    uint gi = g & 15, sb = gi >> 1, c = sb >> 1;
-    float s, m;
-    scale_min_k4(b + 4, sb, s, m);
-    float d = ld_f16(b) * s, mn = ld_f16(b + 2) * m;
-    uint sh = 4 * (sb & 1);
-    addr_t q = b + 16 + 32 * c + 16 * (gi & 1);
-    for (uint j = 0; j < 16; j++)
-        w[j] = d * float((ld8(q + j) >> sh) & 15u) - mn;
-#elif WTYPE == T_Q5_K
+#else
     addr_t b = row + uint64_t(g >> 4) * 176;
-    uint gi = g & 15, sb = gi >> 1, c = sb >> 1, l0 = 16 * (gi & 1);
+#endif
+    uint gi = g & 15, sb = gi >> 1, c = sb >> 1;
+    vec2 dm = unpackHalf2x16(ld32(b));
+    uvec3 scw = uvec3(ld32(b + 4), ld32(b + 8), ld32(b + 12));
+    uint sc_b, sc_b4, sc_bm4; /* bytes sc[sb], sc[sb + 4], sc[sb - 4] */
+    sc_b = (scw[sb >> 2] >> (8 * (sb & 3))) & 0xffu;
     float s, m;
-    scale_min_k4(b + 4, sb, s, m);
-    float d = ld_f16(b) * s, mn = ld_f16(b + 2) * m;
+    if (sb < 4) {
+        sc_b4 = (scw[(sb + 4) >> 2] >> (8 * (sb & 3))) & 0xffu;
+        s = float(sc_b & 63u);
+        m = float(sc_b4 & 63u);
+    } else {
+        sc_b4 = (scw[2] >> (8 * (sb & 3))) & 0xffu;
+        sc_bm4 = (scw[0] >> (8 * (sb & 3))) & 0xffu;
+        s = float((sc_b4 & 15u) | ((sc_bm4 >> 6) << 4));
+        m = float((sc_b4 >> 4) | ((sc_b >> 6) << 4));
+    }
+    float d = dm.x * s, mn = dm.y * m;
     uint sh = 4 * (sb & 1);
-    uint hb = sb; /* qh bit 2c + (sb & 1) == sb */
+#if WTYPE == T_Q4_K
+    uvec4 q = ld128(b + 16 + 32 * c + 16 * (gi & 1));
+    for (uint j = 0; j < 16; j++)
+        w[j] = d * float((byte_of(q, j) >> sh) & 15u) - mn;
+#else
+    uvec4 q = ld128(b + 48 + 32 * c + 16 * (gi & 1));
+    uvec4 qh = ld128(b + 16 + 16 * (gi & 1));
     for (uint j = 0; j < 16; j++) {
-        uint l = l0 + j;
-        uint v = (ld8(b + 48 + 32 * c + l) >> sh) & 15u;
-        v |= ((ld8(b + 16 + l) >> hb) & 1u) << 4;
+        uint v = ((byte_of(q, j) >> sh) & 15u) | (((byte_of(qh, j) >> sb) & 1u) << 4);
         w[j] = d * float(v) - mn;
     }
+#endif
 #elif WTYPE == T_Q6_K
     addr_t b = row + uint64_t(g >> 4) * 210;
     uint gi = g & 15, n = gi >> 3, part = (gi & 7) >> 1, l0 = 16 * (gi & 1);
     float d = ld_f16(b + 208) * float(ld_i8(b + 192 + 8 * n + (gi & 1) + 2 * part));
-    addr_t ql = b + 64 * n + 32 * (part & 1);
-    addr_t qh = b + 128 + 32 * n;
+    uvec4 ql = ld128_a2(b + 64 * n + 32 * (part & 1) + l0);
+    uvec4 qh = ld128_a2(b + 128 + 32 * n + l0);
     uint sh = 4 * (part >> 1), hs = 2 * part;
     for (uint j = 0; j < 16; j++) {
-        uint l = l0 + j;
-        int v = int(((ld8(ql + l) >> sh) & 15u) | (((ld8(qh + l) >> hs) & 3u) << 4)) - 32;
+        int v = int(((byte_of(ql, j) >> sh) & 15u) | (((byte_of(qh, j) >> hs) & 3u) << 4)) - 32;
         w[j] = d * float(v);
     }
 #else

@@ -98,6 +98,57 @@ static void test_budget(herd_backend *be)
     herd_graph_free(g);
 }
 
+/* Information only (HERD_VK_PERF=1): decode-shaped matvec throughput per weight type, from GPU
+ * timestamps, and the wall time of a re-submitted 64-node graph (command buffer reuse). */
+static void perf_probe(herd_backend *be)
+{
+    static const herd_type types[] = { HERD_TYPE_F16, HERD_TYPE_Q8_0, HERD_TYPE_Q4_0,
+                                       HERD_TYPE_Q4_K, HERD_TYPE_Q5_K, HERD_TYPE_Q6_K,
+                                       HERD_TYPE_Q4_K };
+    const int64_t K = 5120, N = 8192;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        herd_error err = { 0 };
+        herd_graph *g = herd_graph_new(8);
+        const int64_t M = ti + 1 == sizeof types / sizeof types[0] ? 128 : 1; /* last: prefill */
+        int64_t ne_w[2] = { K, N }, ne_x[2] = { K, M };
+        herd_tensor *w = herd_graph_tensor(g, types[ti], 2, ne_w);
+        herd_tensor *x = herd_graph_tensor(g, HERD_TYPE_F32, 2, ne_x);
+        w->kind = HERD_TENSOR_WEIGHT;
+        x->kind = HERD_TENSOR_STATE;
+        size_t wb = herd_tensor_nbytes(w);
+        unsigned char *wd = malloc(wb);
+        for (size_t i = 0; i < wb; i++)
+            wd[i] = (unsigned char)(i * 2654435761u >> 13) & 0x3f; /* finite scales */
+        w->data = wd;
+        herd_buffer *xb = NULL;
+        if (be->iface->buffer_alloc(be, (size_t)(K * M) * 4, &xb, &err) ||
+            be->iface->weights_upload(be, &w, 1, NULL, NULL, &err)) {
+            printf("perf: %s\n", err.msg);
+            free(wd);
+            herd_graph_free(g);
+            return;
+        }
+        be->iface->tensor_bind(be, x, xb, 0);
+        herd_tensor *y = herd_mul_mat(g, w, x);
+        herd_graph_plan(g, &y, 1, 64, &err);
+        be->profile = true;
+        herd_backend_profile_get(be, NULL, true);
+        for (int r = 0; r < 20; r++)
+            be->iface->graph_compute(be, g, &err);
+        herd_op_profile p;
+        herd_backend_profile_get(be, &p, true);
+        be->profile = false;
+        double us = p.ns[HERD_OP_MUL_MAT] / 1e3 / 20;
+        printf("perf: mul_mat %-5s K%lld N%lld M%lld: %8.1f us/call (incl. activation rounding), "
+               "%.1f GB/s of weights, %.2f TFLOP/s\n", herd_type_name(types[ti]), (long long)K,
+               (long long)N, (long long)M, us, wb / (us * 1e3), 2e-6 * K * N * M / us);
+        be->iface->buffer_free(be, w->buf);
+        be->iface->buffer_free(be, xb);
+        free(wd);
+        herd_graph_free(g);
+    }
+}
+
 int main(void)
 {
     char names[8][256];
@@ -119,6 +170,8 @@ int main(void)
     test_reuse(be);
     test_profile(be);
     test_budget(be);
+    if (getenv("HERD_VK_PERF"))
+        perf_probe(be);
     herd_backend_free(be);
 
     /* fallback variants */

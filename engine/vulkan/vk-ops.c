@@ -196,6 +196,10 @@ static herd_status enc_mul_mat(herd_vk *vk, const herd_node *n, VkDeviceAddress 
                               herd_op_name(n->op), (long long)w->ne[0], (long long)x->ne[0]);
     herd_vk_push_mat p = { 0 };
     ADDR(w, p.w);
+    if ((w->type == HERD_TYPE_Q4_K || w->type == HERD_TYPE_Q5_K) &&
+        ((p.w | w->nb[1] | w->nb[2]) & 15))
+        return FAIL(err, "Vulkan: %s: %s weights must be 16-byte aligned", herd_op_name(n->op),
+                    herd_type_name(w->type));
     ADDR(x, p.x);
     ADDR(o, p.d);
     p.K = (uint32_t)w->ne[0];
@@ -267,6 +271,9 @@ static herd_status enc_get_rows(herd_vk *vk, const herd_node *n, herd_vk_rec *re
         return FAIL(err, "Vulkan: GET_ROWS: bad table/ids layout");
     herd_vk_push_get_rows p = { 0 };
     ADDR(t, p.t);
+    if ((t->type == HERD_TYPE_Q4_K || t->type == HERD_TYPE_Q5_K) && ((p.t | t->nb[1]) & 15))
+        return FAIL(err, "Vulkan: GET_ROWS: %s table must be 16-byte aligned",
+                    herd_type_name(t->type));
     ADDR(ids, p.ids);
     ADDR(o, p.d);
     p.D = (uint32_t)t->ne[0];
