@@ -105,6 +105,17 @@ GtkWidget *herd_preferences_new(GtkWindow *parent, GSettings *settings, const ch
     return GTK_WIDGET(self);
 }
 
+/* The choosers belong to the main window (it loads the model): forward there. */
+static void action_choose(GtkWidget *widget, const char *name, GVariant *param)
+{
+    GtkWindow *parent = gtk_window_get_transient_for(GTK_WINDOW(widget));
+    if (parent)
+        gtk_widget_activate_action(GTK_WIDGET(parent),
+                                   g_str_equal(name, "prefs.choose-model") ? "win.open-model"
+                                                                           : "win.open-mmproj",
+                                   NULL);
+}
+
 static void herd_preferences_dispose(GObject *object)
 {
     HerdPreferences *self = HERD_PREFERENCES(object);
@@ -130,6 +141,8 @@ static void herd_preferences_class_init(HerdPreferencesClass *klass)
     gtk_widget_class_bind_template_child(widget_class, HerdPreferences, top_p_adj);
     gtk_widget_class_bind_template_child(widget_class, HerdPreferences, max_tokens_adj);
     gtk_widget_class_bind_template_child(widget_class, HerdPreferences, tiles_adj);
+    gtk_widget_class_install_action(widget_class, "prefs.choose-model", NULL, action_choose);
+    gtk_widget_class_install_action(widget_class, "prefs.choose-mmproj", NULL, action_choose);
 }
 
 static void herd_preferences_init(HerdPreferences *self)

@@ -85,9 +85,17 @@ static gboolean run(gpointer data)
         g_main_context_iteration(NULL, TRUE);
     herd_composer_set_text(herd_window_get_composer(win), "");
     spin(1.0);
+    if (g_getenv("SHOT_PREFS"))
+        gtk_widget_activate_action(GTK_WIDGET(win), "win.preferences", NULL);
     if (g_getenv("SHOT_SCROLL"))
         herd_chat_view_scroll_to_bottom(herd_window_get_chat_view(win));
     spin(0.5);
+    if (g_getenv("SHOT_PREFS")) {
+        g_autofree char *c = g_strdup_printf("import -window root '%s'", out_path);
+        status = system(c) == 0 ? 0 : 1;
+        g_application_quit(G_APPLICATION(app));
+        return G_SOURCE_REMOVE;
+    }
     g_autofree char *cmd = g_strdup_printf("import -window root -crop %dx%d+0+0 +repage '%s'",
                                            gtk_widget_get_width(GTK_WIDGET(win)),
                                            gtk_widget_get_height(GTK_WIDGET(win)), out_path);

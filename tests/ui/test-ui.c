@@ -479,6 +479,14 @@ static gboolean run_all(void)
     probe_max_cpu = MAX(probe_max_cpu, to_first_cpu);
     CHECK(watch.error == NULL, "answer failed: %s", watch.error->message);
     CHECK(check_answer(win, store, HERD_MESSAGE_STATE_COMPLETE), "text answer");
+    /* Screen readers: each message is a labelled group with its text as description. */
+    HerdMessageRow *last = herd_chat_view_get_last_row(herd_window_get_chat_view(win));
+    gtk_test_accessible_assert_role(GTK_ACCESSIBLE(last), GTK_ACCESSIBLE_ROLE_GROUP);
+    CHECK(gtk_test_accessible_has_property(GTK_ACCESSIBLE(last), GTK_ACCESSIBLE_PROPERTY_LABEL),
+          "message row has no accessible label");
+    CHECK(gtk_test_accessible_has_property(GTK_ACCESSIBLE(last),
+                                           GTK_ACCESSIBLE_PROPERTY_DESCRIPTION),
+          "message row has no accessible description");
     double stall_ms = probe_max / 1000.0, stall_cpu_ms = probe_max_cpu / 1000.0;
     double load[1] = { 0 };
     if (getloadavg(load, 1) != 1)
