@@ -385,6 +385,7 @@ static void on_piece(HerdWorker *w, HerdMessage *reply, const char *text, HerdWi
 static void on_finished(HerdWorker *w, HerdMessage *reply, GError *error, HerdWindow *self)
 {
     self->generating = FALSE;
+    gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.stop", FALSE);
     herd_composer_set_generating(self->composer, FALSE);
     herd_chat_view_set_prompt_progress(self->chat_view, -1, 0);
     guint cookie = GPOINTER_TO_UINT(g_object_get_data(G_OBJECT(self), "inhibit"));
@@ -440,6 +441,7 @@ static void drop_worker(HerdWindow *self)
     g_signal_handlers_disconnect_by_data(self->worker, self);
     g_clear_object(&self->worker);
     self->generating = FALSE;
+    gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.stop", FALSE);
     g_clear_object(&self->reply);
     g_clear_object(&self->gen_conv);
 }
@@ -638,6 +640,9 @@ static gboolean start_generation(HerdWindow *self, HerdConversation *conv)
         return FALSE;
     }
     self->generating = TRUE;
+    /* Escape is the Stop accelerator only while answering: otherwise it stays with the
+     * focused widget (search entry, popovers). */
+    gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.stop", TRUE);
     self->live_t0 = 0;
     herd_worker_get_counters(self->worker, NULL, &self->live_pieces0);
     g_set_object(&self->reply, reply);
@@ -1306,6 +1311,7 @@ static void herd_window_init(HerdWindow *self)
 {
     gtk_widget_init_template(GTK_WIDGET(self));
     self->pending_deletes = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.stop", FALSE);
     g_signal_connect(self->composer, "send", G_CALLBACK(on_composer_send), self);
     g_signal_connect(self->composer, "stop", G_CALLBACK(on_composer_stop), self);
     g_signal_connect(self->chat_view, "regenerate", G_CALLBACK(on_regenerate), self);
