@@ -244,6 +244,7 @@ int main(void)
     int nd = herd_cuda_list_devices(names, 8);
     for (int i = 0; i < nd && i < 8; i++)
         printf("CUDA device %d: %s\n", i, names[i]);
+    printf("backend: %s\n", herd_cuda_backend_info(be));
     int fails = run_all_op_tests(be, NULL, "cuda");
     fails += extra_cases(be, "cuda");
     test_replay(be);
@@ -257,6 +258,8 @@ int main(void)
     be = herd_backend_cuda_init(0, &err);
     CHECK(be != NULL, "init without cuBLAS: %s", err.msg);
     if (be) {
+        printf("backend: %s\n", herd_cuda_backend_info(be));
+        CHECK(strstr(herd_cuda_backend_info(be), "built-in") != NULL, "cuBLAS not disabled");
         fails += run_all_op_tests(be, NULL, "cuda-builtin-gemm");
         fails += extra_cases(be, "cuda-builtin-gemm");
         herd_backend_free(be);

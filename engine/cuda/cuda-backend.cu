@@ -65,10 +65,13 @@ static void blas_load(cu_ctx *c)
     if (env && *env && strcmp(env, "0") != 0)
         return;
     static const char *names[] = { "libcublas.so.13", "libcublas.so.12", "libcublas.so" };
+    const char *found = NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0] && !b->lib; i++)
-        b->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if ((b->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL)))
+            found = names[i];
     if (!b->lib)
         return;
+    snprintf(c->info, sizeof c->info, "%s", found);
 #define SYM(field, name)                                                                          \
     do {                                                                                          \
         *(void **)&b->field = dlsym(b->lib, name);                                                \
@@ -735,5 +738,16 @@ extern "C" herd_backend *herd_backend_cuda_init(int device, herd_error *err)
 #undef INIT
     *c->h_flag = 0;
     blas_load(c);
+    char lib[64];
+    snprintf(lib, sizeof lib, "%s", c->blas.h ? c->info : "");
+    snprintf(c->info, sizeof c->info, "%.200s, sm_%d%d, %d SMs, %.1f GiB; GEMM: %s%s", c->prop.name,
+             c->prop.major, c->prop.minor, c->prop.multiProcessorCount,
+             c->prop.totalGlobalMem / 1073741824.0, c->blas.h ? "cuBLAS " : "built-in",
+             c->blas.h ? lib : " (cuBLAS not found or disabled)");
     return be;
+}
+
+extern "C" const char *herd_cuda_backend_info(herd_backend *be)
+{
+    return be && be->kind == HERD_BACKEND_CUDA ? CTX(be)->info : "";
 }

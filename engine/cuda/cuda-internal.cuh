@@ -74,6 +74,7 @@ typedef struct cu_ctx {
     const void *q8_src;
     int q8_K, q8_M;
     size_t q8_xs;
+    char info[320]; /* device, SM, memory, GEMM library (herd_cuda_backend_info) */
 } cu_ctx;
 
 /* device address of t (follows views; intermediates live in the arena); NULL if it has none */

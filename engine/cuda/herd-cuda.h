@@ -22,6 +22,9 @@ herd_backend *herd_backend_cuda_init(int device, herd_error *err);
  * there are (0 when there is no driver or device). */
 int herd_cuda_list_devices(char names[][256], int max);
 
+/* "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, 79.1 GiB; GEMM: cuBLAS libcublas.so.13" */
+const char *herd_cuda_backend_info(herd_backend *be);
+
 /* Test hook: decodes n values of quantized blocks on the host with the kernels' own block
  * decoder (the chunk walk of the matrix-vector and dequantization kernels); returns 0 if the type
  * has none. Lets the block layouts be checked against quant.c without a GPU. */
