@@ -739,7 +739,7 @@ extern "C" herd_backend *herd_backend_cuda_init(int device, herd_error *err)
     *c->h_flag = 0;
     blas_load(c);
     char lib[64];
-    snprintf(lib, sizeof lib, "%s", c->blas.h ? c->info : "");
+    snprintf(lib, sizeof lib, "%.60s", c->blas.h ? c->info : "");
     snprintf(c->info, sizeof c->info, "%.200s, sm_%d%d, %d SMs, %.1f GiB; GEMM: %s%s", c->prop.name,
              c->prop.major, c->prop.minor, c->prop.multiProcessorCount,
              c->prop.totalGlobalMem / 1073741824.0, c->blas.h ? "cuBLAS " : "built-in",
