@@ -7,6 +7,7 @@
  * and checks it is not blank, and reports the longest main-loop stall while answering.
  * Exit 0 pass, 1 fail, 77 skip (no display or no fixtures). */
 #include "herd-application.h"
+#include "herd-conversation-list.h"
 #include "herd-export.h"
 #include "herd-json.h"
 #include "herd-markdown.h"
@@ -169,6 +170,24 @@ static gboolean three_images(gpointer d)
 static gboolean not_loading(gpointer d)
 {
     return !herd_window_get_loading(d);
+}
+
+static GtkWidget *find_widget(GtkWidget *w, GType type)
+{
+    if (G_TYPE_CHECK_INSTANCE_TYPE(w, type))
+        return w;
+    for (GtkWidget *c = gtk_widget_get_first_child(w); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkWidget *found = find_widget(c, type);
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
+static guint want_items;
+static gboolean sidebar_has_want(gpointer d)
+{
+    return g_list_model_get_n_items(d) == want_items;
 }
 
 static char *fixture(const char *rel)
@@ -564,6 +583,33 @@ static gboolean run_all(void)
     /* 5. Sidebar, export, screenshot. */
     CHECK(g_list_model_get_n_items(herd_window_get_sidebar_model(win)) >= 1, "sidebar empty");
     CHECK(test_export(win, store), "export");
+    /* Sidebar: search (titles and message text), delete with undo pending. */
+    GListModel *sidebar = herd_window_get_sidebar_model(win);
+    GtkWidget *search = find_widget(GTK_WIDGET(win), GTK_TYPE_SEARCH_ENTRY);
+    CHECK(search != NULL, "no search entry");
+    gtk_editable_set_text(GTK_EDITABLE(search), "zzqqxx");
+    want_items = 0;
+    CHECK(wait_until(sidebar_has_want, sidebar, 5), "search did not filter");
+    gtk_editable_set_text(GTK_EDITABLE(search), "Hello");
+    want_items = 2;
+    CHECK(wait_until(sidebar_has_want, sidebar, 5), "message-text search found %u",
+          g_list_model_get_n_items(sidebar));
+    gtk_editable_set_text(GTK_EDITABLE(search), "");
+    CHECK(wait_until(sidebar_has_want, sidebar, 5), "sidebar: %u conversations, want 2 "
+          "(original + imported)", g_list_model_get_n_items(sidebar));
+    gint64 current = herd_conversation_get_id(herd_window_get_conversation(win)), doomed = 0;
+    for (guint i = 0; i < 2; i++) { /* the imported copy, not the one on screen */
+        g_autoptr(HerdConversationInfo) info = g_list_model_get_item(sidebar, i);
+        if (herd_conversation_info_get_id(info) != current)
+            doomed = herd_conversation_info_get_id(info);
+    }
+    CHECK(doomed > 0, "imported conversation not in the sidebar");
+    gtk_widget_activate_action(GTK_WIDGET(win), "win.delete-conversation", "x", doomed);
+    CHECK(g_list_model_get_n_items(sidebar) == 1, "deleted conversation still listed");
+    g_autoptr(HerdStoreConversation) kept = herd_store_get_conversation(store, doomed, NULL);
+    CHECK(kept != NULL, "deleted before its undo toast went away");
+    printf("ok sidebar search and delete (undo pending)\n");
+
     const char *shot = g_getenv("HERD_SCREENSHOT");
     g_autofree char *shot_path = shot ? g_strdup(shot) : g_build_filename(tmpdir, "win.png", NULL);
     CHECK(screenshot(win, shot_path), "screenshot");
