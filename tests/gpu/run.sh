@@ -12,6 +12,8 @@
 # Budget: about 2-3 minutes expected, 500 s at most (every step's limit hit); Scout's 61 GB of
 # weights are generated on the device in about a second.
 # Usage: tests/gpu/run.sh [--quick]   (--quick: ops + parity + mini only, no Scout)
+# Env: HERD_REFERENCE_DIR (a carried copy of the reference data: test-logits-ref too),
+#      HERD_GPU_VULKAN=1 (test-vulkan-ops as well), HERD_GPU_RELINK=1 (force the relink).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -130,6 +132,11 @@ bench() { # name limit args...
     step "bench-$name" "$limit" "$B/bin/herd-cli" bench --backend cuda --json "$@"
     grep '^{' "$RES/bench-$name.log" > "$RES/bench-$name.json" 2>/dev/null
 }
+
+# optional (HERD_GPU_VULKAN=1): the Vulkan backend's op tests on this GPU's Vulkan driver
+if [ "${HERD_GPU_VULKAN:-0}" = 1 ] && [ -x "$B/bin/test-vulkan-ops" ]; then
+    step vulkan-ops 120 "$B/bin/test-vulkan-ops"
+fi
 
 # without a CUDA device herd-cli would fall back to the CPU: no benchmarks then
 if [ "$CUDA_RC" = 77 ]; then
