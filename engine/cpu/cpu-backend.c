@@ -31,7 +31,7 @@
 #define MM_ROWS 16       /* weight rows per tile call (prefill) */
 #define MM_COLS 64       /* activation columns per tile call */
 #define ATT_KB 64        /* keys per attention block */
-#define ATT_QB 8         /* queries per attention work item */
+#define ATT_QB 32        /* queries per attention work item */
 
 struct herd_buffer {
     void *base;
@@ -61,6 +61,8 @@ typedef struct cpu_ctx {
     void (*attn_block)(const float *, const float *, size_t, const float *, size_t, int64_t,
                        int64_t, float *, float *, float *, float *);
     void (*f16_row)(const uint16_t *src, float *dst, int64_t n); /* F16C conversion */
+    void (*attn_tile)(const float *, int64_t, const float *, const float *, size_t,
+                      const uint16_t *, int64_t, float *, float *, float *); /* NULL: none */
 } cpu_ctx;
 
 static inline size_t align_up(size_t n, size_t a)
@@ -542,8 +544,9 @@ static void op_rope(cpu_ctx *c, const herd_node *n, int ith, int nth)
 static size_t attn_wbuf_floats(const herd_node *n)
 {
     const int64_t hd = n->src[0]->ne[0], G = n->src[0]->ne[1] / n->src[1]->ne[1];
-    /* per query head of the block: q, acc [hd], m, l; ranges; scores; K and V blocks */
-    return (size_t)(ATT_QB * G * (2 * hd + 2) + 4 * ATT_QB + ATT_KB + 2 * ATT_KB * hd + 16);
+    /* per query head of the block: q, acc [hd], m, l, lane mask; ranges; scores; K and V
+     * blocks (+ one converted K row for the tile path) */
+    return (size_t)(ATT_QB * G * (2 * hd + 3) + 4 * ATT_QB + ATT_KB + 2 * ATT_KB * hd + hd + 16);
 }
 
 /* rows s0 .. s0+cnt-1 (no ring wrap inside) of head g as F32 rows: in place for F32, else
@@ -690,6 +693,60 @@ attn_block_avx512(const float *q, const float *kr, size_t ks, const float *vr, s
     *l = lsum;
 }
 
+/* Tile of nr query heads x 16 keys (K block transposed, kT[i * 16 + k]): scores as 16-lane
+ * vectors (4 heads at a time, no horizontal sums), online softmax per head over the lanes set in
+ * valid[r], V accumulated from the valid lanes. For prefill / vision (many query heads). */
+__attribute__((target("avx512f"))) static void
+attn_tile_avx512(const float *qs, int64_t nr, const float *kT, const float *vr, size_t vs,
+                 const uint16_t *valid, int64_t hd, float *acc, float *m, float *l)
+{
+    const __mmask16 mk = (__mmask16)((1u << (hd % 16)) - 1);
+    for (int64_t r0 = 0; r0 < nr; r0 += 4) {
+        const float *q0 = qs + r0 * hd;
+        const float *q1 = qs + (r0 + 1 < nr ? r0 + 1 : r0) * hd;
+        const float *q2 = qs + (r0 + 2 < nr ? r0 + 2 : r0) * hd;
+        const float *q3 = qs + (r0 + 3 < nr ? r0 + 3 : r0) * hd;
+        __m512 sv[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps() };
+        for (int64_t i = 0; i < hd; i++) {
+            const __m512 kv = _mm512_loadu_ps(kT + i * 16);
+            sv[0] = _mm512_fmadd_ps(_mm512_set1_ps(q0[i]), kv, sv[0]);
+            sv[1] = _mm512_fmadd_ps(_mm512_set1_ps(q1[i]), kv, sv[1]);
+            sv[2] = _mm512_fmadd_ps(_mm512_set1_ps(q2[i]), kv, sv[2]);
+            sv[3] = _mm512_fmadd_ps(_mm512_set1_ps(q3[i]), kv, sv[3]);
+        }
+        for (int64_t rr = 0; rr < 4 && r0 + rr < nr; rr++) {
+            const int64_t r = r0 + rr;
+            const __mmask16 vm = (__mmask16)valid[r];
+            if (!vm)
+                continue;
+            const __m512 sc = _mm512_mask_blend_ps(vm, _mm512_set1_ps(-INFINITY), sv[rr]);
+            float bm = _mm512_reduce_max_ps(sc);
+            bm = m[r] > bm ? m[r] : bm;
+            const float corr = expf(m[r] - bm); /* 0 while nothing was seen */
+            float pt[16];
+            _mm512_storeu_ps(pt, _mm512_sub_ps(sc, _mm512_set1_ps(bm)));
+            for (int u = 0; u < 16; u++)
+                pt[u] = exp_vec(pt[u]);
+            const __m512 p = _mm512_maskz_loadu_ps(vm, pt);
+            _mm512_storeu_ps(pt, p);
+            l[r] = l[r] * corr + _mm512_reduce_add_ps(p);
+            m[r] = bm;
+            float *ar = acc + r * hd;
+            for (int64_t i = 0; i < hd; i += 16) {
+                const __mmask16 mm = i + 16 <= hd ? (__mmask16)0xffff : mk;
+                __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(mm, ar + i), _mm512_set1_ps(corr));
+                for (unsigned bits = vm; bits; bits &= bits - 1) {
+                    const int u = __builtin_ctz(bits);
+                    a = _mm512_fmadd_ps(_mm512_set1_ps(pt[u]),
+                                        _mm512_maskz_loadu_ps(mm, vr + (size_t)u * vs + i), a);
+                }
+                _mm512_mask_storeu_ps(ar + i, mm, a);
+            }
+        }
+    }
+}
+
 __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v)
 {
     __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -781,6 +838,21 @@ static f16_row_fn pick_f16_row(void)
     return herd_f16_to_f32_row;
 }
 
+typedef void (*attn_tile_fn)(const float *qs, int64_t nr, const float *kT, const float *vr,
+                             size_t vs, const uint16_t *valid, int64_t hd, float *acc, float *m,
+                             float *l);
+
+static attn_tile_fn pick_attn_tile(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *isa = getenv("HERD_CPU_ISA");
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && (!isa || !strcmp(isa, "avx512")))
+        return attn_tile_avx512;
+#endif
+    return NULL;
+}
+
 static attn_block_fn pick_attn_block(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -793,6 +865,25 @@ static attn_block_fn pick_attn_block(void)
         return attn_block_avx2;
 #endif
     return attn_block_c;
+}
+
+/* K rows slot0 .. slot0+cnt-1 (cnt <= 16) of head g transposed: kT[i * 16 + j], lanes >= cnt 0 */
+static void k_block_t16(const cpu_ctx *c, const herd_tensor *t, const char *base, int64_t g,
+                        int64_t slot0, int64_t cnt, float *kT, float *tmp, int64_t hd)
+{
+    const char *src = base + g * t->nb[1] + slot0 * t->nb[2];
+    for (int64_t j = 0; j < cnt; j++) {
+        const float *row = (const float *)(src + j * t->nb[2]);
+        if (t->type == HERD_TYPE_F16) {
+            c->f16_row((const uint16_t *)(src + j * t->nb[2]), tmp, hd);
+            row = tmp;
+        }
+        for (int64_t i = 0; i < hd; i++)
+            kT[i * 16 + j] = row[i];
+    }
+    for (int64_t j = cnt; j < 16; j++)
+        for (int64_t i = 0; i < hd; i++)
+            kT[i * 16 + j] = 0;
 }
 
 /* One work item = a block of up to ATT_QB consecutive queries x one KV head (its GQA group of
@@ -814,12 +905,15 @@ static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int n
     float *mx = acc + ATT_QB * G * hd, *l = mx + ATT_QB * G; /* [QB][G] */
     int64_t *rng = (int64_t *)(l + ATT_QB * G);               /* [QB][2] lo, hi */
     float *sc = (float *)(rng + 2 * ATT_QB); /* [KB] */
-    float *kbuf = sc + ATT_KB, *vbuf = kbuf + ATT_KB * hd;
+    uint16_t *valid = (uint16_t *)(sc + ATT_KB); /* [QB][G] lane masks (tile path) */
+    float *kbuf = sc + ATT_KB + ATT_QB * G, *vbuf = kbuf + ATT_KB * hd;
+
     atomic_int *ctr = &c->counter[ni & 1];
     for (int64_t it = atomic_fetch_add(ctr, 1); it < nqb * Hkv; it = atomic_fetch_add(ctr, 1)) {
         const int64_t t0 = it / Hkv * ATT_QB, gk = it % Hkv;
         const int64_t nq = T - t0 < ATT_QB ? T - t0 : ATT_QB;
         int64_t all_lo = INT64_MAX, all_hi = -1;
+        const bool tile = c->attn_tile && nq * G >= 8; /* enough query heads to share K^T */
         for (int64_t tq = 0; tq < nq; tq++) {
             const int64_t t = t0 + tq, p = qpos ? qpos[t] : 0;
             int64_t lo = 0, hi;
@@ -852,7 +946,27 @@ static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int n
                 l[tq * G + g] = 0;
             }
         }
-        for (int64_t s0 = all_lo; s0 <= all_hi;) {
+        for (int64_t s0 = all_lo; tile && s0 <= all_hi;) {
+            const int64_t slot0 = s0 % R;
+            int64_t cnt = all_hi - s0 + 1 < 16 ? all_hi - s0 + 1 : 16;
+            if (cnt > R - slot0)
+                cnt = R - slot0;
+            size_t vs;
+            k_block_t16(c, k, kb, gk, slot0, cnt, kbuf, vbuf + 16 * hd, hd);
+            const float *vr = kv_rows(c, v, vb, gk, slot0, cnt, vbuf, hd, &vs);
+            for (int64_t tq = 0; tq < nq; tq++) {
+                int64_t a = rng[2 * tq] > s0 ? rng[2 * tq] : s0;
+                int64_t b = rng[2 * tq + 1] < s0 + cnt - 1 ? rng[2 * tq + 1] : s0 + cnt - 1;
+                uint16_t vm = 0;
+                if (a <= b)
+                    vm = (uint16_t)(((1u << (b - s0 + 1)) - 1) & ~((1u << (a - s0)) - 1));
+                for (int64_t g = 0; g < G; g++)
+                    valid[tq * G + g] = vm;
+            }
+            c->attn_tile(qs, nq * G, kbuf, vr, vs, valid, hd, acc, mx, l);
+            s0 += cnt;
+        }
+        for (int64_t s0 = all_lo; !tile && s0 <= all_hi;) {
             const int64_t slot0 = s0 % R;
             int64_t cnt = all_hi - s0 + 1 < ATT_KB ? all_hi - s0 + 1 : ATT_KB;
             if (cnt > R - slot0)
@@ -868,8 +982,8 @@ static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int n
                 for (int64_t g = 0; g < G; g++) {
                     const int64_t hq = tq * G + g;
                     c->attn_block(qs + hq * hd, kr + (size_t)(a - s0) * ks, ks,
-                               vr + (size_t)(a - s0) * vs, vs, b - a + 1, hd, acc + hq * hd,
-                               &mx[hq], &l[hq], sc);
+                                  vr + (size_t)(a - s0) * vs, vs, b - a + 1, hd, acc + hq * hd,
+                                  &mx[hq], &l[hq], sc);
                 }
             }
             s0 += cnt;
@@ -1639,6 +1753,7 @@ herd_backend *herd_backend_cpu_init(int n_threads, herd_error *err)
     c->nth = herd_threadpool_size(c->tp);
     c->attn_block = pick_attn_block();
     c->f16_row = pick_f16_row();
+    c->attn_tile = pick_attn_tile();
     be->iface = &cpu_iface;
     be->kind = HERD_BACKEND_CPU;
     be->n_threads = c->nth;
