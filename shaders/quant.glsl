@@ -54,17 +54,17 @@ void dequant16(addr_t row, uint g, uint K, out float w[16])
 #endif
     uint gi = g & 15, sb = gi >> 1, c = sb >> 1;
     vec2 dm = unpackHalf2x16(ld32(b));
-    uvec3 scw = uvec3(ld32(b + 4), ld32(b + 8), ld32(b + 12));
-    uint sc_b, sc_b4, sc_bm4; /* bytes sc[sb], sc[sb + 4], sc[sb - 4] */
-    sc_b = (scw[sb >> 2] >> (8 * (sb & 3))) & 0xffu;
+    /* scale bytes sc[sb], sc[sb + 4] (and sc[sb - 4]) without dynamic vector indexing (which
+     * some compilers lower to local memory) */
+    uint w0 = ld32(b + 4), w1 = ld32(b + 8), w2 = ld32(b + 12);
+    uint bs = 8 * (sb & 3);
     float s, m;
     if (sb < 4) {
-        sc_b4 = (scw[(sb + 4) >> 2] >> (8 * (sb & 3))) & 0xffu;
+        uint sc_b = (w0 >> bs) & 0xffu, sc_b4 = (w1 >> bs) & 0xffu;
         s = float(sc_b & 63u);
         m = float(sc_b4 & 63u);
     } else {
-        sc_b4 = (scw[2] >> (8 * (sb & 3))) & 0xffu;
-        sc_bm4 = (scw[0] >> (8 * (sb & 3))) & 0xffu;
+        uint sc_b = (w1 >> bs) & 0xffu, sc_b4 = (w2 >> bs) & 0xffu, sc_bm4 = (w0 >> bs) & 0xffu;
         s = float((sc_b4 & 15u) | ((sc_bm4 >> 6) << 4));
         m = float((sc_b4 >> 4) | ((sc_b >> 6) << 4));
     }

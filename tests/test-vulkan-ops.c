@@ -100,7 +100,7 @@ static void test_budget(herd_backend *be)
 
 /* Information only (HERD_VK_PERF=1): decode-shaped matvec throughput per weight type, from GPU
  * timestamps, and the wall time of a re-submitted 64-node graph (command buffer reuse). */
-static void perf_probe(herd_backend *be)
+static void perf_probe(herd_backend *be, const char *label)
 {
     static const herd_type types[] = { HERD_TYPE_F16, HERD_TYPE_Q8_0, HERD_TYPE_Q4_0,
                                        HERD_TYPE_Q4_K, HERD_TYPE_Q5_K, HERD_TYPE_Q6_K,
@@ -131,6 +131,8 @@ static void perf_probe(herd_backend *be)
         be->iface->tensor_bind(be, x, xb, 0);
         herd_tensor *y = herd_mul_mat(g, w, x);
         herd_graph_plan(g, &y, 1, 64, &err);
+        for (int r = 0; r < 10; r++) /* warm-up: clocks, pipelines */
+            be->iface->graph_compute(be, g, &err);
         be->profile = true;
         herd_backend_profile_get(be, NULL, true);
         for (int r = 0; r < 20; r++)
@@ -139,9 +141,10 @@ static void perf_probe(herd_backend *be)
         herd_backend_profile_get(be, &p, true);
         be->profile = false;
         double us = p.ns[HERD_OP_MUL_MAT] / 1e3 / 20;
-        printf("perf: mul_mat %-5s K%lld N%lld M%lld: %8.1f us/call (incl. activation rounding), "
-               "%.1f GB/s of weights, %.2f TFLOP/s\n", herd_type_name(types[ti]), (long long)K,
-               (long long)N, (long long)M, us, wb / (us * 1e3), 2e-6 * K * N * M / us);
+        printf("perf %s: mul_mat %-5s K%lld N%lld M%lld: %8.1f us/call, "
+               "%.1f GB/s of weights, %.2f TFLOP/s\n", label, herd_type_name(types[ti]),
+               (long long)K, (long long)N, (long long)M, us, wb / (us * 1e3),
+               2e-6 * K * N * M / us);
         be->iface->buffer_free(be, w->buf);
         be->iface->buffer_free(be, xb);
         free(wd);
@@ -170,8 +173,16 @@ int main(void)
     test_reuse(be);
     test_profile(be);
     test_budget(be);
-    if (getenv("HERD_VK_PERF"))
-        perf_probe(be);
+    if (getenv("HERD_VK_PERF")) {
+        perf_probe(be, "(with activation rounding)");
+        setenv("HERD_VK_F32_ACT", "1", 1);
+        herd_backend *be2 = herd_backend_vulkan_init(0, &err);
+        if (be2) {
+            perf_probe(be2, "(F32 activations)");
+            herd_backend_free(be2);
+        }
+        unsetenv("HERD_VK_F32_ACT");
+    }
     herd_backend_free(be);
 
     /* fallback variants */
