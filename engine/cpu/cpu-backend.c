@@ -61,6 +61,7 @@ typedef struct cpu_ctx {
     void (*attn_block)(const float *, const float *, size_t, const float *, size_t, int64_t,
                        int64_t, float *, float *, float *, float *);
     void (*f16_row)(const uint16_t *src, float *dst, int64_t n); /* F16C conversion */
+    void (*f32_f16_row)(const float *src, uint16_t *dst, int64_t n);
     void (*attn_tile)(const float *, int64_t, const float *, const float *, size_t,
                       const uint16_t *, int64_t, float *, float *, float *); /* NULL: none */
 } cpu_ctx;
@@ -820,7 +821,44 @@ __attribute__((target("avx2,f16c"))) static void f16_row_avx2(const uint16_t *sr
     for (; i < n; i++)
         dst[i] = herd_f16_to_f32(src[i]);
 }
+
+__attribute__((target("avx512f"))) static void f32_f16_row_avx512(const float *src,
+                                                                  uint16_t *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        dst[i] = herd_f32_to_f16(src[i]);
+}
+
+__attribute__((target("avx2,f16c"))) static void f32_f16_row_avx2(const float *src, uint16_t *dst,
+                                                                 int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        dst[i] = herd_f32_to_f16(src[i]);
+}
 #endif
+
+typedef void (*f32_f16_row_fn)(const float *src, uint16_t *dst, int64_t n);
+
+static f32_f16_row_fn pick_f32_f16_row(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *isa = getenv("HERD_CPU_ISA");
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && (!isa || !strcmp(isa, "avx512")))
+        return f32_f16_row_avx512;
+    if (__builtin_cpu_supports("avx2") && (!isa || strcmp(isa, "ref") != 0))
+        return f32_f16_row_avx2;
+#endif
+    return herd_f32_to_f16_row;
+}
 
 typedef void (*f16_row_fn)(const uint16_t *src, float *dst, int64_t n);
 
@@ -1018,7 +1056,7 @@ static void op_kv_store(cpu_ctx *c, const herd_node *n, int ith, int nth)
             const float *x = (const float *)(sb + h * src->nb[1] + t * src->nb[2]);
             char *d = cb + h * cache->nb[1] + (pos[t] % R) * cache->nb[2];
             if (cache->type == HERD_TYPE_F16)
-                herd_f32_to_f16_row(x, (uint16_t *)d, hd);
+                c->f32_f16_row(x, (uint16_t *)d, hd);
             else
                 memcpy(d, x, (size_t)hd * sizeof(float));
         }
@@ -1223,9 +1261,9 @@ static void op_cpy(cpu_ctx *c, const herd_node *n, int ith, int nth)
             if (x->type == out->type && x->nb[0] == xe) {
                 memcpy(y, xr, (size_t)D * xe);
             } else if (x->nb[0] == xe && x->type == HERD_TYPE_F32 && out->type == HERD_TYPE_F16) {
-                herd_f32_to_f16_row((const float *)xr, (uint16_t *)y, D);
+                c->f32_f16_row((const float *)xr, (uint16_t *)y, D);
             } else if (x->nb[0] == xe && x->type == HERD_TYPE_F16 && out->type == HERD_TYPE_F32) {
-                herd_f16_to_f32_row((const uint16_t *)xr, (float *)y, D);
+                c->f16_row((const uint16_t *)xr, (float *)y, D);
             } else if (x->type == out->type && xe == 4) {
                 for (int64_t i = 0; i < D; i++)
                     ((uint32_t *)y)[i] = *(const uint32_t *)(xr + i * x->nb[0]);
@@ -1753,6 +1791,7 @@ herd_backend *herd_backend_cpu_init(int n_threads, herd_error *err)
     c->nth = herd_threadpool_size(c->tp);
     c->attn_block = pick_attn_block();
     c->f16_row = pick_f16_row();
+    c->f32_f16_row = pick_f32_f16_row();
     c->attn_tile = pick_attn_tile();
     be->iface = &cpu_iface;
     be->kind = HERD_BACKEND_CPU;
