@@ -26,6 +26,16 @@ static inline float bits_f32(uint32_t u)
     return f;
 }
 
+/* Round to nearest, ties to even (like nearbyintf in the default mode, and like the SIMD
+ * cvtps2dq paths), without a libm call: adding 1.5·2^23 leaves the rounded integer in the low
+ * mantissa bits. Exact for |v| < 2^22; larger magnitudes (never reached by sane data) saturate. */
+static inline int iround(float v)
+{
+    v = v > -4194303.0f ? v : -4194303.0f; /* maxss/minss: branch-free, no libm call */
+    v = v < 4194303.0f ? v : 4194303.0f;
+    return (int)(f32_bits(v + 12582912.0f) & 0x7fffff) - 0x400000;
+}
+
 float herd_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
@@ -367,7 +377,7 @@ static void quantize_q8_0_ref(const float *x, void *dst, int64_t n)
         float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[i].d = herd_f32_to_f16(d);
         for (int j = 0; j < 32; j++)
-            y[i].q[j] = (int8_t)nearbyintf(x[j] * id);
+            y[i].q[j] = (int8_t)iround(x[j] * id);
     }
 }
 
@@ -389,7 +399,7 @@ static void quantize_q8_K_ref(const float *x, void *dst, int64_t n)
         }
         float iscale = -127.0f / max;
         for (int j = 0; j < HERD_QK_K; j++) {
-            int v = (int)nearbyintf(iscale * x[j]);
+            int v = iround(iscale * x[j]);
             y[i].q[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
         }
         for (int j = 0; j < HERD_QK_K / 16; j++) {
@@ -425,19 +435,16 @@ static void quantize_q4_0_ref(const float *x, void *dst, int64_t n)
     }
 }
 
-static int iround(float v)
-{
-    return (int)nearbyintf(v);
-}
 
 /* Fit x[0..n) ≈ scale·L − mn with L in [0, nmax], mn >= 0, minimising Σ wt·err² by a small search
- * over the scale followed by a least-squares refit. Returns scale, stores mn. */
+ * over the scale (11 candidates around nmax/(max-min)) each followed by a least-squares refit of
+ * scale and offset. Returns scale, stores mn. */
 static float fit_scale_min(int n, int nmax, const float *x, const float *wt, float *mn_out)
 {
     float lo = x[0], hi = x[0];
     for (int i = 1; i < n; i++) {
-        lo = fminf(lo, x[i]);
-        hi = fmaxf(hi, x[i]);
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
     }
     if (lo > 0)
         lo = 0;
@@ -445,41 +452,44 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *wt, flo
         *mn_out = -lo;
         return 0;
     }
+    float sw = 0, sx = 0;
+    for (int i = 0; i < n; i++) {
+        sw += wt[i];
+        sx += wt[i] * x[i];
+    }
     float best_scale = (hi - lo) / nmax, best_min = lo, best_err = INFINITY;
-    for (int is = -10; is <= 10; is++) {
-        float iscale = (nmax + 0.1f * is) / (hi - lo);
-        double sw = 0, sl = 0, sl2 = 0, sx = 0, sxl = 0;
+    for (int is = -5; is <= 5; is++) {
+        float iscale = (nmax + 0.2f * is) / (hi - lo);
+        float sl = 0, sl2 = 0, sxl = 0;
         for (int i = 0; i < n; i++) {
             int l = iround(iscale * (x[i] - lo));
             l = l < 0 ? 0 : l > nmax ? nmax : l;
-            sw += wt[i];
             sl += wt[i] * l;
             sl2 += wt[i] * l * l;
-            sx += wt[i] * x[i];
             sxl += wt[i] * l * x[i];
         }
-        double det = sw * sl2 - sl * sl;
-        if (det <= 0)
+        float det = sw * sl2 - sl * sl;
+        if (!(det > 0))
             continue;
-        double scale = (sw * sxl - sx * sl) / det;
-        double m = (sl2 * sx - sl * sxl) / det; /* offset: x ≈ scale·l + m */
+        float scale = (sw * sxl - sx * sl) / det;
+        float m = (sl2 * sx - sl * sxl) / det; /* offset: x ≈ scale·l + m */
         if (m > 0) {
             m = 0;
             scale = sl2 > 0 ? sxl / sl2 : 0;
         }
-        if (scale <= 0)
+        if (!(scale > 0))
             continue;
-        float err = 0;
+        float inv = 1.0f / scale, err = 0;
         for (int i = 0; i < n; i++) {
-            int l = iround((float)((x[i] - m) / scale));
+            int l = iround((x[i] - m) * inv);
             l = l < 0 ? 0 : l > nmax ? nmax : l;
-            float e = (float)(scale * l + m) - x[i];
+            float e = scale * l + m - x[i];
             err += wt[i] * e * e;
         }
         if (err < best_err) {
             best_err = err;
-            best_scale = (float)scale;
-            best_min = (float)m;
+            best_scale = scale;
+            best_min = m;
         }
     }
     *mn_out = -best_min;
@@ -498,20 +508,20 @@ static float fit_scale_sym(int n, int nmax, const float *x, const float *wt)
     if (amax == 0)
         return 0;
     float best_scale = -max / nmax, best_err = INFINITY;
-    for (int is = -9; is <= 9; is++) {
-        float iscale = -(nmax + 0.1f * is) / max;
-        double sxl = 0, sl2 = 0;
+    for (int is = -5; is <= 5; is++) {
+        float iscale = -(nmax + 0.2f * is) / max;
+        float sxl = 0, sl2 = 0;
         for (int i = 0; i < n; i++) {
             int l = iround(iscale * x[i]);
             l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
             sxl += wt[i] * x[i] * l;
             sl2 += wt[i] * l * l;
         }
-        if (sl2 <= 0)
+        if (!(sl2 > 0))
             continue;
-        float scale = (float)(sxl / sl2), err = 0;
+        float scale = sxl / sl2, inv = 1.0f / scale, err = 0;
         for (int i = 0; i < n; i++) {
-            int l = iround(x[i] / scale);
+            int l = iround(x[i] * inv);
             l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
             float e = scale * l - x[i];
             err += wt[i] * e * e;
@@ -569,9 +579,9 @@ static void quantize_k_scale_min(const float *x, int nmax, uint16_t *d_out, uint
     *dmin_out = herd_f32_to_f16(max_min / 63.0f);
     float d = FP16(*d_out), dmin = FP16(*dmin_out);
     for (int b = 0; b < 8; b++) {
-        float ds = d * ls[b], dm = dmin * lm[b];
+        float ds = d * ls[b], dm = dmin * lm[b], ids = ds > 0 ? 1.0f / ds : 0;
         for (int j = 0; j < 32; j++) {
-            int l = ds > 0 ? iround((x[32 * b + j] + dm) / ds) : 0;
+            int l = iround((x[32 * b + j] + dm) * ids);
             L[32 * b + j] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
         }
     }
@@ -629,9 +639,9 @@ static void quantize_q6_K_ref(const float *x, void *dst, int64_t n)
             for (int b = 0; b < 16; b++) {
                 int s = iround(iscale * scales[b]);
                 y[i].sc[b] = (int8_t)(s > 127 ? 127 : s < -127 ? -127 : s);
-                float ds = d * y[i].sc[b];
+                float ds = d * y[i].sc[b], ids = ds != 0 ? 1.0f / ds : 0;
                 for (int j = 0; j < 16; j++) {
-                    int l = ds != 0 ? iround(x[16 * b + j] / ds) : 0;
+                    int l = iround(x[16 * b + j] * ids);
                     l = l < -32 ? -32 : l > 31 ? 31 : l;
                     L[16 * b + j] = (uint8_t)(l + 32);
                 }
