@@ -1,10 +1,21 @@
-/* cpu-backend.c: the CPU backend. Host buffers, weights read in place from the mmap, one
- * intermediate arena per backend (grown, never shrunk), and a graph executed node by node on a
- * persistent thread pool with a barrier between nodes.
+/* cpu-backend.c: the CPU backend. Host buffers (large ones from anonymous mmap), weights read in
+ * place from the mmap, one intermediate arena per backend (grown, never shrunk) plus a scratch
+ * for converted activations and per-thread work buffers: nothing is allocated per call once the
+ * largest graph has run.
  *
- * Matmuls convert each activation column once into herd_vec_dot_type(w->type) (per-graph scratch),
- * then split output rows into chunks handed out through an atomic counter. The kernels get the
- * same calls for the same rows whatever the thread count, so results do not depend on it.
+ * A graph runs in one thread-pool dispatch: every thread walks the node list and meets the others
+ * at a barrier after each node. Inside a node, work (rows, columns, query blocks) is handed out in
+ * chunks through an atomic counter, so a thread the OS delays does not stall the node.
+ *
+ * MUL_MAT converts each activation column once into herd_vec_dot_type(w->type), then splits the
+ * output rows: decode (1 column) through the 4-row kernels, prefill through 16-row x 64-column
+ * tiles. MUL_MAT_ID groups the columns by expert (counting sort) and runs each used expert on its
+ * columns only. The kernels get the same calls for the same rows whatever the thread count, so
+ * results are bit-identical for any number of threads.
+ *
+ * ATTENTION: work items of up to ATT_QB queries x one KV head (its GQA group); K/V blocks never
+ * cross the ring wrap; online softmax in F32. Two kernels: per query head with row dots (decode),
+ * and on AVX-512 a tile kernel over a transposed K block for many query heads (prefill, vision).
  */
 #include <math.h>
 #include <pthread.h>
@@ -467,7 +478,6 @@ static void op_mul_mat_id(cpu_ctx *c, const herd_node *n, int ith, int nth, int 
 
 static void op_norm(cpu_ctx *c, const herd_node *n, int ith, int nth)
 {
-    (void)c;
     const herd_tensor *x = n->src[0], *out = n->out;
     const bool layer = n->op == HERD_OP_LAYER_NORM;
     const float *w = n->src[1] ? host(n->src[1]) : NULL;
@@ -1137,7 +1147,6 @@ SIMD_CLONES static void softmax_row(float *y, const float *x, int64_t n, float s
 
 static void op_softmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
 {
-    (void)c;
     const herd_tensor *x = n->src[0], *out = n->out;
     const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
     const float sc = n->fp[0];
@@ -1155,7 +1164,6 @@ static void op_softmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
 /* contiguous rows of a (with strides), out contiguous */
 static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int nth)
 {
-    (void)c;
     const herd_tensor *a = n->src[0], *b = n->src[1], *out = n->out;
     const int64_t D = a->ne[0], rows = a->ne[1] * a->ne[2] * a->ne[3];
     const char *ab = host(a), *bb = b ? host(b) : NULL;
@@ -1191,7 +1199,6 @@ static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int nth)
 
 static void op_argmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
 {
-    (void)c;
     const herd_tensor *x = n->src[0];
     const char *xb = host(x);
     int32_t *o = host(n->out);
@@ -1246,7 +1253,6 @@ static inline void store_f(herd_type t, char *p, float v)
 
 static void op_cpy(cpu_ctx *c, const herd_node *n, int ith, int nth)
 {
-    (void)c;
     const herd_tensor *x = n->src[0], *out = n->out;
     const char *xb = host(x);
     char *ob = host(out);
@@ -1276,7 +1282,6 @@ static void op_cpy(cpu_ctx *c, const herd_node *n, int ith, int nth)
 
 static void op_concat(cpu_ctx *c, const herd_node *n, int ith, int nth)
 {
-    (void)c;
     const herd_tensor *A = n->src[0], *B = n->src[1], *out = n->out;
     const int dim = n->ip[0];
     const char *ab = host(A), *bb = host(B);
@@ -1353,12 +1358,12 @@ static void graph_task(void *arg, int ith, int nth)
     uint64_t t0 = ith == 0 && c->profile ? now_ns() : 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const herd_node *n = &g->nodes[i];
-        if (ith == 0)
-        {
+        if (ith == 0) {
+            /* node i uses counter[i & 1]; the other pair was last used by node i - 1, which
+             * every thread has finished (barrier), and is next used after the barrier below */
             atomic_store_explicit(&c->counter[(i + 1) & 1], 0, memory_order_relaxed);
             atomic_store_explicit(&c->qcounter[(i + 1) & 1], 0, memory_order_relaxed);
         }
-        /* static first item per thread, then dynamic */
         run_node(c, n, ith, nth, i);
         herd_threadpool_barrier(c->tp);
         if (ith == 0 && c->profile) {
