@@ -1,7 +1,8 @@
 /* test-cuda-deq: the CUDA kernels' block decoder (engine/cuda/cuda-ops.cu deq8, run on the host
  * through herd_cu_host_dequantize) against quant.c's reference dequantizer, and the int8 decode
  * dot products (activations quantized per 32, __dp4a emulated: herd_cu_host_dot) against exact
- * dot products of the dequantized weights, for every quantized
+ * dot products of the dequantized weights, and the attention kernel's split key ranges against
+ * the CPU backend's ranges, for every quantized
  * type the CUDA backend reads, on random data quantized by quant.c and on raw random bytes with
  * valid scales (all nibble/bit patterns). Needs no GPU. The tolerance (1e-6 of the largest value)
  * only allows for a fused multiply-add the compiler may form; today the results are identical. */
@@ -116,6 +117,43 @@ int main(void)
         free(b);
     }
     free(x);
+    /* attention key ranges: the splits of every query cover exactly the keys the CPU backend
+     * visits (engine/cpu: lo..hi from the mask, the chunk and the ring), each key once */
+    int nbad = 0, ncase = 0;
+    static const int masks[] = { 0, 1, 2 };
+    for (int mi = 0; mi < 3; mi++)
+        for (int R = 1; R <= 70; R += 23)
+            for (int C = 1; C <= 40; C += 13)
+                for (int p = 0; p < 150; p += 7)
+                    for (int ns = 1; ns <= 9; ns++) {
+                        const int mask = masks[mi], nkv = R < 50 ? R : 50;
+                        int lo = 0, hi;
+                        if (mask == 0) {
+                            hi = nkv - 1;
+                        } else {
+                            hi = p;
+                            if (mask == 2)
+                                lo = p / C * C;
+                            if (p - R + 1 > lo)
+                                lo = p - R + 1;
+                        }
+                        int next = lo, ok = 1;
+                        for (int sp = 0; sp < ns; sp++) {
+                            int s0, s1;
+                            herd_cu_host_attn_range(mask, C, nkv, R, p, ns, sp, &s0, &s1);
+                            if (s1 < s0)
+                                continue; /* empty split */
+                            ok &= s0 == next && s1 <= hi;
+                            next = s1 + 1;
+                        }
+                        ok &= next == (hi >= lo ? hi + 1 : lo);
+                        ncase++;
+                        if (!ok && nbad++ < 5)
+                            printf("FAIL attention range mask %d C %d R %d p %d splits %d\n", mask,
+                                   C, R, p, ns);
+                    }
+    printf("%s attention key ranges: %d cases, %d wrong\n", nbad ? "FAIL" : "ok  ", ncase, nbad);
+    fails += nbad > 0;
     printf("test-cuda-deq: %d failures\n", fails);
     return fails ? 1 : 0;
 }

@@ -617,6 +617,29 @@ __global__ void k_mmid_scatter(const float *tmp, int N, const int *slot_of, floa
 #define ATT_WARPS 4
 #define ATT_MAXD 256
 
+/* keys [*s0, *s1] (positions; slot = position % R) that split sp of nsplit handles for a query
+ * at position p: the mask's range [lo, hi] cut into nsplit nearly equal parts (empty: s0 > s1) */
+__host__ __device__ __forceinline__ void attn_split_range(int mask, int C, int nkv, int R, int p,
+                                                          int nsplit, int sp, int *s0, int *s1)
+{
+    int lo = 0, hi;
+    if (mask == 0) {
+        hi = nkv - 1;
+    } else {
+        hi = p;
+        if (mask == 2 && C > 0)
+            lo = p / C * C;
+        if (p - R + 1 > lo)
+            lo = p - R + 1;
+    }
+    const int len = hi - lo + 1;
+    const int chunk = len > 0 ? (len + nsplit - 1) / nsplit : 0;
+    *s0 = lo + sp * chunk;
+    *s1 = *s0 + chunk - 1 < hi ? *s0 + chunk - 1 : hi;
+    if (len <= 0)
+        *s1 = *s0 - 1;
+}
+
 template <typename KT>
 __global__ void k_attn(const char *Q, td q, const char *Kc, td k, const char *Vc, td v,
                        const int *qpos, char *O, td o, int mask, int C, int nkv, int R,
@@ -630,16 +653,8 @@ __global__ void k_attn(const char *Q, td q, const char *Kc, td k, const char *Vc
     const int gk = h / (Hq / Hkv);
     const int nd = (hd + 31) / 32;
     const int p = qpos ? qpos[t] : 0;
-    int lo = 0, hi;
-    if (mask == 0) {
-        hi = nkv - 1;
-    } else {
-        hi = p;
-        if (mask == 2 && C > 0)
-            lo = p / C * C;
-        if (p - R + 1 > lo)
-            lo = p - R + 1;
-    }
+    int s0, s1;
+    attn_split_range(mask, C, nkv, R, p, nsplit, sp, &s0, &s1);
     float scale = scale0;
     if (tfloor > 0)
         scale *= 1.0f + tscale * logf(floorf((float)(p + 1) / (float)tfloor) + 1.0f);
@@ -651,12 +666,6 @@ __global__ void k_attn(const char *Q, td q, const char *Kc, td k, const char *Vc
         qv[i] = i < nd && d < hd ? qr[d] * scale : 0.0f;
         acc[i] = 0.0f;
     }
-    const int len = hi - lo + 1;
-    const int chunk = len > 0 ? (len + nsplit - 1) / nsplit : 0;
-    const int s0 = lo + sp * chunk;
-    int s1 = s0 + chunk - 1;
-    if (s1 > hi)
-        s1 = hi;
     float m = -INFINITY, l = 0.0f;
     const char *kb = Kc + gk * k.nb[1], *vb = Vc + gk * v.nb[1];
     for (int s = s0 + warp; s <= s1; s += ATT_WARPS) {
@@ -1936,4 +1945,10 @@ extern "C" int herd_cu_host_dot(herd_type t, const void *w, const float *x, int6
     case HERD_TYPE_Q6_K: *out = host_dot<HERD_TYPE_Q6_K>(w8, x, n); return 1;
     default: return 0;
     }
+}
+
+extern "C" void herd_cu_host_attn_range(int mask, int C, int nkv, int R, int p, int nsplit, int sp,
+                                        int *s0, int *s1)
+{
+    attn_split_range(mask, C, nkv, R, p, nsplit, sp, s0, s1);
 }

@@ -32,6 +32,10 @@ int herd_cu_host_dequantize(herd_type t, const void *src, int64_t n, float *out)
 /* Test hook: the int8 decode path on the host (activations quantized per 32 like the kernel,
  * the kernel's integer dot per 8-value chunk): *out = dot(row of n values at w, x). */
 int herd_cu_host_dot(herd_type t, const void *w, const float *x, int64_t n, double *out);
+/* Test hook: key positions [*s0, *s1] split sp of nsplit of the attention kernel visits for a
+ * query at position p (mask, chunk C, n_kv, ring R as in HERD_OP_ATTENTION). */
+void herd_cu_host_attn_range(int mask, int C, int nkv, int R, int p, int nsplit, int sp, int *s0,
+                             int *s1);
 
 #ifdef __cplusplus
 }
