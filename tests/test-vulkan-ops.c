@@ -3,6 +3,7 @@
  * once with the fallbacks forced (shared-memory reductions, loads from 32-bit words). Then
  * Vulkan-specific checks: command buffer reuse across runs with new inputs, GPU timestamps,
  * the budget error for weights that cannot fit, a bad device index. Exit 77 without a device. */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,9 @@ static void perf_probe(herd_backend *be, const char *label)
 
 int main(void)
 {
+    /* Keep lavapipe mapped after vkDestroyInstance so that sanitizer reports about it name it
+     * (the loader unloads drivers; LSan then prints "<unknown module>"). Harmless elsewhere. */
+    dlopen("libvulkan_lvp.so", RTLD_NOW | RTLD_NODELETE);
     char names[8][256];
     int nd = herd_vulkan_list_devices(names, 8);
     herd_error err = { 0 };
