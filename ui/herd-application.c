@@ -25,7 +25,7 @@ static const GOptionEntry options[] = {
     { "mmproj", 0, 0, G_OPTION_ARG_FILENAME, NULL, N_("Use this vision projector GGUF"),
       N_("VISION.gguf") },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL, NULL, N_("[IMAGE…]") },
-    { NULL },
+    { NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
 HerdApplication *herd_application_new(void)

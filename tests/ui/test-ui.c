@@ -512,8 +512,11 @@ static gboolean run_all(void)
         load[0] = -1;
     printf("main-loop: longest stall while answering %.1f ms wall, %.1f ms of it main-thread "
            "CPU (load average %.1f)\n", stall_ms, stall_cpu_ms, load[0]);
-    CHECK(stall_cpu_ms < 50.0, "the main thread worked %.1f ms without a break", stall_cpu_ms);
-    CHECK(stall_ms < 500.0, "main loop stalled %.1f ms", stall_ms);
+    /* The app's own work between two turns of the loop is what must stay short (100 ms leaves
+     * room for sanitizer builds); the wall bound only catches a real freeze, since on a
+     * loaded machine waiting for a CPU dominates it. */
+    CHECK(stall_cpu_ms < 100.0, "the main thread worked %.1f ms without a break", stall_cpu_ms);
+    CHECK(stall_ms < 2000.0, "main loop stalled %.1f ms", stall_ms);
 
     /* 3. Stop mid-answer (the Esc/Stop action). */
     g_settings_set_int(settings, "max-tokens", 0);
