@@ -32,9 +32,9 @@ static HerdBackend factory(gpointer data)
     herd_fake_backend_config cfg = { 0 };
     cfg.pieces = answer;
     gboolean mid = g_getenv("SHOT_MIDSTREAM") != NULL;
-    cfg.piece_delay_us = mid ? 150000 : 2000;
+    cfg.piece_delay_us = mid ? 150000 : 40000;
     cfg.prompt_tokens = 1480;
-    cfg.prompt_batch_delay_us = mid ? 40000 : 0;
+    cfg.prompt_batch_delay_us = mid ? 40000 : 20000;
     cfg.load_steps = 3;
     return herd_fake_backend_new(&cfg);
 }
