@@ -567,6 +567,93 @@ INLINE float q80_tail(const uint8_t *row, const herd_block_q8_0 *xb, int64_t b0,
 DEFINE_Q80_TILE(tile_q4_0_vbmi, 1, TARGET_VBMI, q4_0_row_groups)
 DEFINE_Q80_TILE(tile_q8_0_prep, 0, TARGET, q8_0_row_groups)
 
+/* ---- F16 tile: activation columns widened to F32 once per call, 2 rows x 4 columns of FMAs -- */
+
+#define F16_TILE_CHUNK 2048 /* elements per prepared chunk: 4 columns x 8 KB */
+
+/* rows r, r+1 (NR2 = 1 or 2) x NC prepared columns over [0, len): acc[j][c] */
+INLINE void f16_tile_block(const uint16_t *w0, const uint16_t *w1, int NR2, int64_t len, int NC,
+                           const float *xp, __m512 acc[2][TILE_NC])
+{
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        __m512 a0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w0 + i)));
+        __m512 a1 = NR2 == 2 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w1 + i)))
+                             : _mm512_setzero_ps();
+        for (int c = 0; c < NC; c++) {
+            __m512 xv = _mm512_load_ps(xp + (size_t)c * F16_TILE_CHUNK + i);
+            acc[0][c] = _mm512_fmadd_ps(a0, xv, acc[0][c]);
+            if (NR2 == 2)
+                acc[1][c] = _mm512_fmadd_ps(a1, xv, acc[1][c]);
+        }
+    }
+    if (i < len) {
+        __mmask16 m = (__mmask16)((1u << (len - i)) - 1);
+        __m512 a0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w0 + i));
+        __m512 a1 = NR2 == 2 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w1 + i))
+                             : _mm512_setzero_ps();
+        for (int c = 0; c < NC; c++) {
+            __m512 xv = _mm512_maskz_load_ps(m, xp + (size_t)c * F16_TILE_CHUNK + i);
+            acc[0][c] = _mm512_fmadd_ps(a0, xv, acc[0][c]);
+            if (NR2 == 2)
+                acc[1][c] = _mm512_fmadd_ps(a1, xv, acc[1][c]);
+        }
+    }
+}
+
+static TARGET void tile_f16_cols(int64_t n, int nr, int nc, float *s, size_t ss, const void *w,
+                                 size_t ws, const void *x, size_t xs)
+{
+    static __thread float xbuf[TILE_NC * F16_TILE_CHUNK] __attribute__((aligned(64)));
+    for (int c0 = 0; c0 < nc; c0 += TILE_NC) {
+        const int ncb = nc - c0 < TILE_NC ? nc - c0 : TILE_NC;
+        for (int r = 0; r < nr; r++)
+            for (int c = 0; c < ncb; c++)
+                s[(size_t)(c0 + c) * ss + r] = 0;
+        for (int64_t k0 = 0; k0 < n; k0 += F16_TILE_CHUNK) {
+            const int64_t len = n - k0 < F16_TILE_CHUNK ? n - k0 : F16_TILE_CHUNK;
+            for (int c = 0; c < ncb; c++) {
+                const uint16_t *xc = (const uint16_t *)((const char *)x + (size_t)(c0 + c) * xs) + k0;
+                float *dst = xbuf + (size_t)c * F16_TILE_CHUNK;
+                int64_t i = 0;
+                for (; i + 16 <= len; i += 16)
+                    _mm512_store_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xc + i))));
+                for (; i < len; i++)
+                    dst[i] = h2f(xc[i]);
+            }
+            for (int r = 0; r < nr; r += 2) {
+                const int nr2 = nr - r >= 2 ? 2 : 1;
+                const uint16_t *w0 = (const uint16_t *)((const char *)w + (size_t)r * ws) + k0;
+                const uint16_t *w1 = (const uint16_t *)((const char *)w + (size_t)(r + nr2 - 1) * ws) + k0;
+                __m512 acc[2][TILE_NC];
+                for (int j = 0; j < 2; j++)
+                    for (int c = 0; c < TILE_NC; c++)
+                        acc[j][c] = _mm512_setzero_ps();
+#define F16_CASE(R, C) f16_tile_block(w0, w1, R, len, C, xbuf, acc)
+                if (nr2 == 2) {
+                    switch (ncb) {
+                    case 1: F16_CASE(2, 1); break;
+                    case 2: F16_CASE(2, 2); break;
+                    case 3: F16_CASE(2, 3); break;
+                    default: F16_CASE(2, 4); break;
+                    }
+                } else {
+                    switch (ncb) {
+                    case 1: F16_CASE(1, 1); break;
+                    case 2: F16_CASE(1, 2); break;
+                    case 3: F16_CASE(1, 3); break;
+                    default: F16_CASE(1, 4); break;
+                    }
+                }
+#undef F16_CASE
+                for (int j = 0; j < nr2; j++)
+                    for (int c = 0; c < ncb; c++)
+                        s[(size_t)(c0 + c) * ss + r + j] += _mm512_reduce_add_ps(acc[j][c]);
+            }
+        }
+    }
+}
+
 /* ---- K-quant tile: each super-block unpacked once for up to 4 activation columns -------- */
 
 enum { KQ4, KQ5, KQ6 };
@@ -732,6 +819,65 @@ bf16dp_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x
 
 DEFINE_ENTRY(bf16dp, TARGET_BF16)
 
+/* BF16 tile: each 32-element slice of 2 weight rows loaded once, vdpbf16ps against up to 4
+ * columns (no activation preparation: the columns are BF16 already). */
+static inline __attribute__((always_inline)) TARGET_BF16 void
+bf16_tile_block(const uint16_t *w0, const uint16_t *w1, int NR2, int64_t n, int NC,
+                const uint16_t *const *xc, __m512 acc[2][TILE_NC])
+{
+    for (int64_t i = 0; i < n; i += 32) {
+        __mmask32 m = n - i >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (n - i)) - 1);
+        __m512i a0 = _mm512_maskz_loadu_epi16(m, w0 + i);
+        __m512i a1 = NR2 == 2 ? _mm512_maskz_loadu_epi16(m, w1 + i) : _mm512_setzero_si512();
+        for (int c = 0; c < NC; c++) {
+            __m512i xv = _mm512_maskz_loadu_epi16(m, xc[c] + i);
+            acc[0][c] = _mm512_dpbf16_ps(acc[0][c], (__m512bh)a0, (__m512bh)xv);
+            if (NR2 == 2)
+                acc[1][c] = _mm512_dpbf16_ps(acc[1][c], (__m512bh)a1, (__m512bh)xv);
+        }
+    }
+}
+
+static TARGET_BF16 void tile_bf16_cols(int64_t n, int nr, int nc, float *s, size_t ss,
+                                       const void *w, size_t ws, const void *x, size_t xs)
+{
+    for (int c0 = 0; c0 < nc; c0 += TILE_NC) {
+        const int ncb = nc - c0 < TILE_NC ? nc - c0 : TILE_NC;
+        const uint16_t *xc[TILE_NC];
+        for (int c = 0; c < ncb; c++)
+            xc[c] = (const uint16_t *)((const char *)x + (size_t)(c0 + c) * xs);
+        for (int r = 0; r < nr; r += 2) {
+            const int nr2 = nr - r >= 2 ? 2 : 1;
+            const uint16_t *w0 = (const uint16_t *)((const char *)w + (size_t)r * ws);
+            const uint16_t *w1 = (const uint16_t *)((const char *)w + (size_t)(r + nr2 - 1) * ws);
+            __m512 acc[2][TILE_NC];
+            for (int j = 0; j < 2; j++)
+                for (int c = 0; c < TILE_NC; c++)
+                    acc[j][c] = _mm512_setzero_ps();
+#define BF16_CASE(R, C) bf16_tile_block(w0, w1, R, n, C, xc, acc)
+            if (nr2 == 2) {
+                switch (ncb) {
+                case 1: BF16_CASE(2, 1); break;
+                case 2: BF16_CASE(2, 2); break;
+                case 3: BF16_CASE(2, 3); break;
+                default: BF16_CASE(2, 4); break;
+                }
+            } else {
+                switch (ncb) {
+                case 1: BF16_CASE(1, 1); break;
+                case 2: BF16_CASE(1, 2); break;
+                case 3: BF16_CASE(1, 3); break;
+                default: BF16_CASE(1, 4); break;
+                }
+            }
+#undef BF16_CASE
+            for (int j = 0; j < nr2; j++)
+                for (int c = 0; c < ncb; c++)
+                    s[(size_t)(c0 + c) * ss + r + j] = _mm512_reduce_add_ps(acc[j][c]);
+        }
+    }
+}
+
 /* ---- activation quantizers and converters ----------------------------------------------- */
 
 static TARGET void quantize_q8_0(const float *x, void *dst, int64_t n)
@@ -842,6 +988,7 @@ void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16, int has_vbmi)
     k->tile[HERD_TYPE_Q4_K] = tile_q4_K_cols;
     k->tile[HERD_TYPE_Q5_K] = tile_q5_K_cols;
     k->tile[HERD_TYPE_Q6_K] = tile_q6_K_cols;
+    k->tile[HERD_TYPE_F16] = tile_f16_cols;
     k->rows[HERD_TYPE_Q8_0] = tile_q8_0_prep_rows;
     k->tile[HERD_TYPE_Q8_0] = tile_q8_0_prep;
     if (has_vbmi) {
@@ -850,6 +997,7 @@ void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16, int has_vbmi)
     }
     if (has_bf16) {
         SET(BF16, bf16dp)
+        k->tile[HERD_TYPE_BF16] = tile_bf16_cols;
     } else {
         SET(BF16, bf16)
     }
