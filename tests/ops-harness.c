@@ -691,6 +691,12 @@ static void cases_copy(oh *h)
     x = oh_input(h, HERD_TYPE_F16, 2, NE(33, 5), 1.0f, NULL);
     oh_check(h, herd_cpy(h->g, x, HERD_TYPE_F32), 0, "cpy F16 -> F32");
     oh_begin(h);
+    x = oh_input(h, HERD_TYPE_BF16, 2, NE(33, 5), 3.0f, NULL);
+    oh_check(h, herd_cpy(h->g, x, HERD_TYPE_F32), 0, "cpy BF16 -> F32");
+    oh_begin(h);
+    x = oh_input(h, HERD_TYPE_F32, 2, NE(33, 5), 3.0f, NULL);
+    oh_check(h, herd_cpy(h->g, x, HERD_TYPE_BF16), 0, "cpy F32 -> BF16");
+    oh_begin(h);
     x = oh_input(h, HERD_TYPE_F32, 2, NE(133, 5), 70000.0f, NULL); /* incl. F16 overflow */
     oh_check(h, herd_cpy(h->g, x, HERD_TYPE_F16), 0, "cpy F32 -> F16 (rounding, overflow)");
     /* pixel shuffle of a 4x4 grid of 6-dim patches: [C, 2, W/2, 2, H/2] view -> permute */
