@@ -133,10 +133,12 @@ bench() { # name limit args...
     grep '^{' "$RES/bench-$name.log" > "$RES/bench-$name.json" 2>/dev/null
 }
 
-# optional (HERD_GPU_VULKAN=1): the Vulkan backend's op tests on this GPU's Vulkan driver
-if [ "${HERD_GPU_VULKAN:-0}" = 1 ] && [ -x "$B/bin/test-vulkan-ops" ]; then
-    step vulkan-ops 120 "$B/bin/test-vulkan-ops"
-fi
+vkbench() { # name limit args...
+    local name=$1 limit=$2
+    shift 2
+    step "vkbench-$name" "$limit" "$B/bin/herd-cli" bench --backend vulkan --json "$@"
+    grep '^{' "$RES/vkbench-$name.log" > "$RES/bench-vk-$name.json" 2>/dev/null
+}
 
 # without a CUDA device herd-cli would fall back to the CPU: no benchmarks then
 if [ "$CUDA_RC" = 77 ]; then
@@ -149,6 +151,16 @@ else
         bench scout-q4_k-p512-n128 100 --synthetic scout --type q4_k -p 512 -n 128 -r 2
         bench scout-q4_k-p4096 100 --synthetic scout --type q4_k -p 4096 -n 0 -r 1
     fi
+fi
+
+# optional (HERD_GPU_VULKAN=1): the Vulkan backend on this GPU's Vulkan driver: op tests,
+# tiny-model parity, benchmarks
+if [ "${HERD_GPU_VULKAN:-0}" = 1 ] && [ -x "$B/bin/test-vulkan-ops" ]; then
+    step vulkan-ops 100 "$B/bin/test-vulkan-ops"
+    step logits-hf-vulkan 60 env HERD_TEST_BACKEND=vulkan HERD_SOURCE_DIR="$ROOT" \
+        "$B/bin/test-logits-hf"
+    vkbench mini-q4_k 40 --synthetic mini --type q4_k -p 512 -n 128 -r 3
+    [ $QUICK = 0 ] && vkbench scout-q4_k 150 --synthetic scout --type q4_k -p 512 -n 32 -r 1
 fi
 
 echo
