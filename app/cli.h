@@ -21,3 +21,4 @@ int cli_logits(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_membw(int argc, char **argv);
 int cli_devices(int argc, char **argv);
+int cli_embed_image(int argc, char **argv);

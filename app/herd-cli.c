@@ -10,6 +10,8 @@ static const cli_command commands[] = {
     { "run", "chat with a model: stream its answer to a prompt (and images)", cli_run },
     { "logits", "write the logits of token ids (for parity checks)", cli_logits },
     { "bench", "prompt-processing and generation speed", cli_bench },
+    { "embed-image", "image file -> the embeddings that replace its <|patch|> tokens",
+      cli_embed_image },
     { "devices", "list the devices of the built backends", cli_devices },
     { "membw", "measure this machine's memory bandwidth", cli_membw },
     { "image-info", "decode a PNG/JPEG, print its size and tile grid", cli_image_info },

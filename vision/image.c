@@ -635,8 +635,14 @@ herd_status herd_image_load(const char *path, const herd_image_limits *lim, herd
         }
     }
     fclose(f);
-    if (s == HERD_OK)
+    if (s == HERD_OK) {
         s = herd_image_decode(buf, len, lim, out, err);
+        if (s && err) { /* name the file: decoding errors only know the bytes */
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            herd_error_set(err, s, "%s: %s", path, msg);
+        }
+    }
     free(buf);
     return s;
 }
