@@ -4,7 +4,10 @@
  * are visited in blocks of WG: each thread scores one key, the block max / sum update a running
  * (max, sum) pair and the output accumulator is rescaled (online softmax, all in fp32).
  * q F32[hd, Hq, T] contiguous; K, V [hd, Hkv, S] F32 or F16 (-DKV_F16), strides in bytes;
- * GQA: head h reads KV head h / (Hq / Hkv). hd <= 256. Mirror: herd_vk_push_attn. */
+ * GQA: head h reads KV head h / (Hq / Hkv). hd <= 256.
+ * Split-K (nsplit > 1, decode with few queries): workgroup (split, h, t) takes the split-th slice
+ * of the key range and writes its unnormalised (max, sum, o[hd]) to `part`; -DCOMBINE merges
+ * the slices of each (h, t) into the output. Mirror: herd_vk_push_attn. */
 #include "common.glsl"
 
 #define WG 64
@@ -17,6 +20,8 @@ layout(push_constant) uniform Push {
     uint k_nb1, k_nb2, v_nb1, v_nb2;
     int mask, chunk, n_kv, ring, temp_floor;
     float scale, temp_scale;
+    uint nsplit;
+    addr_t part; /* nsplit * (hd + 2) floats per (t, h) */
 } p;
 
 shared float qs[MAXD];
@@ -47,9 +52,41 @@ float reduce(float v, bool is_max)
     return r;
 }
 
+#ifdef COMBINE
 void main()
 {
     uint wg = wg_index();
+    uint h = wg % p.Hq, t = wg / p.Hq;
+    if (t >= p.T)
+        return;
+    uint tid = gl_LocalInvocationID.x;
+    uint stride = p.hd + 2;
+    addr_t pb = p.part + 4 * (uint64_t(t) * p.Hq + h) * p.nsplit * stride;
+    float M = -1.0 / 0.0;
+    for (uint sp = 0; sp < p.nsplit; sp++)
+        M = max(M, ldf(pb + 4 * sp * stride));
+    float L = 0.0;
+    for (uint sp = 0; sp < p.nsplit; sp++) {
+        float ms = ldf(pb + 4 * sp * stride);
+        L += ms == -1.0 / 0.0 ? 0.0 : ldf(pb + 4 * (sp * stride + 1)) * exp(ms - M);
+    }
+    addr_t da = p.d + 4 * (uint64_t(t) * p.Hq + h) * p.hd;
+    for (uint dd = tid; dd < p.hd; dd += WG) {
+        float acc = 0.0;
+        for (uint sp = 0; sp < p.nsplit; sp++) {
+            float ms = ldf(pb + 4 * sp * stride);
+            if (ms != -1.0 / 0.0)
+                acc += ldf(pb + 4 * (sp * stride + 2 + dd)) * exp(ms - M);
+        }
+        FBuf(da + 4 * dd).v[0] = L > 0.0 ? acc / L : 0.0;
+    }
+}
+#else
+void main()
+{
+    uint wg = wg_index();
+    uint split = wg % p.nsplit;
+    wg /= p.nsplit;
     uint h = wg % p.Hq, t = wg / p.Hq;
     if (t >= p.T)
         return;
@@ -68,6 +105,14 @@ void main()
             lo = max(lo, pos - p.ring + 1); /* older positions were overwritten in the ring */
         if (p.temp_floor > 0)
             sc *= 1.0 + p.temp_scale * log(floor(float(pos + 1) / float(p.temp_floor)) + 1.0);
+    }
+
+    if (p.nsplit > 1) { /* this workgroup's slice of lo..hi */
+        int n = hi - lo + 1;
+        int per = (n + int(p.nsplit) - 1) / int(p.nsplit);
+        int l0 = lo + int(split) * per;
+        hi = min(hi, l0 + per - 1);
+        lo = l0;
     }
 
     addr_t qa = p.q + 4 * (uint64_t(t) * p.Hq + h) * p.hd;
@@ -100,16 +145,36 @@ void main()
         for (uint j = 0; j < ND; j++) {
             uint dd = tid + j * WG;
             if (dd < p.hd) {
-                float acc = o[j] * corr;
-                for (int c = 0; c < cnt; c++) {
-                    addr_t vr = vb + uint64_t(uint(s0 + c) % uint(p.ring)) * p.v_nb2;
-                    acc += ps[c] * kv_at(vr, dd);
+                /* four independent sums so that the V loads overlap */
+                float a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+                int c = 0;
+                for (; c + 4 <= cnt; c += 4) {
+                    uint sl = uint(s0 + c) % uint(p.ring);
+                    a0 += ps[c] * kv_at(vb + uint64_t(sl) * p.v_nb2, dd);
+                    a1 += ps[c + 1] * kv_at(vb + uint64_t((sl + 1) % uint(p.ring)) * p.v_nb2, dd);
+                    a2 += ps[c + 2] * kv_at(vb + uint64_t((sl + 2) % uint(p.ring)) * p.v_nb2, dd);
+                    a3 += ps[c + 3] * kv_at(vb + uint64_t((sl + 3) % uint(p.ring)) * p.v_nb2, dd);
                 }
-                o[j] = acc;
+                for (; c < cnt; c++)
+                    a0 += ps[c] * kv_at(vb + uint64_t(uint(s0 + c) % uint(p.ring)) * p.v_nb2, dd);
+                o[j] = o[j] * corr + ((a0 + a1) + (a2 + a3));
             }
         }
         m = mn;
         barrier();
+    }
+    if (p.nsplit > 1) {
+        addr_t pa = p.part + 4 * ((uint64_t(t) * p.Hq + h) * p.nsplit + split) * (p.hd + 2);
+        if (tid == 0) {
+            FBuf(pa).v[0] = m;
+            FBuf(pa).v[1] = l;
+        }
+        for (uint j = 0; j < ND; j++) {
+            uint dd = tid + j * WG;
+            if (dd < p.hd)
+                FBuf(pa + 4 * (2 + dd)).v[0] = o[j];
+        }
+        return;
     }
     addr_t da = p.d + 4 * (uint64_t(t) * p.Hq + h) * p.hd;
     float inv = l > 0.0 ? 1.0 / l : 0.0;
@@ -119,3 +184,4 @@ void main()
             FBuf(da + 4 * dd).v[0] = o[j] * inv;
     }
 }
+#endif

@@ -76,6 +76,15 @@ uint f32_to_f16_bits(float f)
     return s | uint(roundEven(uintBitsToFloat(a) * 16777216.0));
 }
 
+/* bfloat16 bits of f, rounded to nearest even (NaN stays NaN) */
+uint f32_to_bf16_bits(float f)
+{
+    uint u = floatBitsToUint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (u >> 16) | 0x40u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
 uint pack_f16x2(float lo, float hi)
 {
     return f32_to_f16_bits(lo) | (f32_to_f16_bits(hi) << 16);

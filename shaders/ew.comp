@@ -2,7 +2,8 @@
 /* ew.comp: elementwise ops, one thread per output element (out contiguous, shape a.ne).
  * OP: 1 ADD, 2 MUL (b broadcast: b.ne[i] is a.ne[i] or 1), 3 SWIGLU (silu(a) * b), 4 SCALE,
  * 5 SILU, 6 GELU (erf form), 7 SIGMOID, 8 SELECT_SIGMOID (out[t] = sigmoid(a[b[t], t])),
- * 9 CPY (a strided F32, or F16 with -DSRC_F16, to contiguous F32, or F16 pairs with -DDST_F16),
+ * 9 CPY (a strided F32, or F16/BF16 with -DSRC_F16/-DSRC_BF16, to contiguous F32, or pairs of
+ *   F16/BF16 with -DDST_F16/-DDST_BF16),
  * 10 CONCAT (along dim i0; a and b strided; out ne in ane with ne[dim] = a.ne[dim] + b.ne[dim],
  * a.ne[dim] in bne[dim]). Strides in bytes. Mirror: herd_vk_push_ew. */
 #include "common.glsl"
@@ -51,8 +52,10 @@ addr_t b_at(uvec4 c)
 #if OP == 9
 float src_at(uvec4 c)
 {
-#ifdef SRC_F16
+#if defined(SRC_F16)
     return ld_f16(a_at(c));
+#elif defined(SRC_BF16)
+    return ld_bf16(a_at(c));
 #else
     return ldf(a_at(c));
 #endif
@@ -62,13 +65,17 @@ float src_at(uvec4 c)
 void main()
 {
     uint i = wg_index() * WG + gl_LocalInvocationID.x;
-#if OP == 9 && defined(DST_F16)
+#if OP == 9 && (defined(DST_F16) || defined(DST_BF16))
     /* two output halves per thread, written as one 32-bit word (the arena pads to >= 4 bytes) */
     if (2 * i >= p.n)
         return;
     float v0 = src_at(unflat(2 * i));
     float v1 = 2 * i + 1 < p.n ? src_at(unflat(2 * i + 1)) : 0.0;
+#ifdef DST_F16
     UBuf(p.d).v[i] = pack_f16x2(v0, v1);
+#else
+    UBuf(p.d).v[i] = f32_to_bf16_bits(v0) | (f32_to_bf16_bits(v1) << 16);
+#endif
 #else
     if (i >= p.n)
         return;

@@ -43,6 +43,7 @@ static void vk_free(herd_backend *be)
         herd_vk_buffer_free(vk, vk->arena);
         herd_vk_buffer_free(vk, vk->consts);
         herd_vk_buffer_free(vk, vk->scratch);
+        herd_vk_buffer_free(vk, vk->attn_part);
         herd_vk_pipelines_free(vk);
     }
     free(vk->owned);
@@ -229,6 +230,23 @@ static bool slot_matches(const act_slot *s, const char *kind, range src, const h
            !memcmp(s->ne, x->ne, sizeof s->ne) && !memcmp(s->nb, x->nb, sizeof s->nb);
 }
 
+static herd_status ensure_attn_part(herd_vk *vk, herd_graph *g, herd_error *err)
+{
+    size_t need = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        size_t b;
+        if (herd_vk_attn_splits(&g->nodes[i], &b) > 1 && b > need)
+            need = b;
+    }
+    if (need == 0 || (vk->attn_part && vk->attn_part->size >= need))
+        return HERD_OK;
+    vkDeviceWaitIdle(vk->dev);
+    herd_vk_buffer_free(vk, vk->attn_part);
+    vk->attn_part = NULL;
+    vk->n_recorded = 0;
+    return herd_vk_buffer_new(vk, need, false, &vk->attn_part, err);
+}
+
 static herd_status ensure_scratch(herd_vk *vk, herd_graph *g, herd_error *err)
 {
     size_t need = 0;
@@ -335,13 +353,13 @@ static herd_status vk_graph_compute(herd_backend *be, herd_graph *g, herd_error 
         vk->n_recorded = 0;
     }
     bool profile = be->profile;
-    if (profile && (st = ensure_queries(vk, 4 * (uint32_t)g->n_nodes, err)))
+    if (profile && (st = ensure_queries(vk, 6 * (uint32_t)g->n_nodes, err)))
         return st;
     /* encode */
-    if ((st = ensure_scratch(vk, g, err)))
+    if ((st = ensure_scratch(vk, g, err)) || (st = ensure_attn_part(vk, g, err)))
         return st;
-    if (vk->cap_recs < 2 * g->n_nodes) {
-        int cap = 2 * g->n_nodes;
+    if (vk->cap_recs < 3 * g->n_nodes) {
+        int cap = 3 * g->n_nodes;
         herd_vk_rec *r = realloc(vk->recs, (size_t)cap * sizeof *r);
         if (!r)
             return herd_error_set(err, HERD_ERR_NOMEM, "out of memory");
@@ -398,6 +416,19 @@ static herd_status vk_graph_compute(herd_backend *be, herd_graph *g, herd_error 
             st = herd_vk_encode(vk, n, xq, r, err);
         if (!st)
             st = node_ranges(vk, n, slot_rg, rd, &nrd, &wr, err);
+        size_t part_bytes;
+        if (!st && herd_vk_attn_splits(n, &part_bytes) > 1) {
+            /* slices write the partials, then the combine pass reads them and writes out */
+            range part = { vk->attn_part->addr, vk->attn_part->addr + part_bytes };
+            st = track(&tr, rd, nrd, part, &b, err);
+            r->barrier = b || profile;
+            vk->n_recs++;
+            r = &vk->recs[vk->n_recs];
+            if (!st)
+                st = herd_vk_encode_attn_combine(vk, &vk->recs[vk->n_recs - 1], r, err);
+            rd[0] = part;
+            nrd = 1;
+        }
         if (!st)
             st = track(&tr, rd, nrd, wr, &b, err);
         r->barrier = b || profile;

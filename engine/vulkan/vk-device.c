@@ -164,8 +164,8 @@ herd_status herd_vk_device_open(herd_vk *vk, int device, herd_error *err)
                               VK_API_VERSION_MAJOR(vk->props.apiVersion),
                               VK_API_VERSION_MINOR(vk->props.apiVersion));
 
-    VkPhysicalDeviceVulkan12Features f12 = { .sType =
-                                                 VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };
+    VkPhysicalDeviceVulkan12Features f12 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };
     VkPhysicalDevice16BitStorageFeatures f16s = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES, .pNext = &f12 };
     VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -176,8 +176,8 @@ herd_status herd_vk_device_open(herd_vk *vk, int device, herd_error *err)
                               "Vulkan: %s lacks bufferDeviceAddress or shaderInt64, which the "
                               "Herd shaders need", vk->name);
 
-    VkPhysicalDeviceSubgroupProperties sg = { .sType =
-                                                  VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES };
+    VkPhysicalDeviceSubgroupProperties sg = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES };
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &sg };
     VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,

@@ -55,6 +55,7 @@ typedef struct herd_vk {
     herd_buffer *staging;
     herd_buffer *scratch; /* rounded matmul activations: HERD_VK_ACT_SLOTS slots */
     size_t slot_size;
+    herd_buffer *attn_part; /* split-K attention partials (one node's at a time) */
     herd_buffer *arena;
     herd_buffer **owned; /* weight buffers made by weights_upload */
     int n_owned, cap_owned;
@@ -123,6 +124,12 @@ herd_status herd_vk_encode(herd_vk *vk, const herd_node *n, VkDeviceAddress xq, 
 /* The activation rounding a matmul node needs ("q8_0", "q8_k", "f16", "bf16"), NULL if none;
  * *bytes = size of the rounded copy. */
 const char *herd_vk_act_kind(herd_vk *vk, const herd_node *n, size_t *bytes);
+/* Split-K attention: how many key slices node n (an ATTENTION) runs in (1: none); *bytes = size
+ * of its partials. */
+uint32_t herd_vk_attn_splits(const herd_node *n, size_t *bytes);
+/* The pass that merges the slices; rec_main is the node's own (already encoded) record. */
+herd_status herd_vk_encode_attn_combine(herd_vk *vk, const herd_vk_rec *rec_main,
+                                        herd_vk_rec *rec, herd_error *err);
 herd_status herd_vk_encode_quant_act(herd_vk *vk, const herd_node *n, VkDeviceAddress dst,
                                      herd_vk_rec *rec, herd_error *err);
 herd_status herd_vk_tensor_addr(herd_vk *vk, const herd_tensor *t, VkDeviceAddress *addr,

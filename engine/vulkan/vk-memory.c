@@ -53,9 +53,9 @@ herd_status herd_vk_buffer_new(herd_vk *vk, size_t size, bool host, herd_buffer 
     vkGetBufferMemoryRequirements(vk->dev, b->buf, &req);
     int mt;
     if (host) {
-        mt = find_mem_type(vk, req.memoryTypeBits,
-                           VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT |
-                               VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
+        const VkMemoryPropertyFlags hv =
+            VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+        mt = find_mem_type(vk, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
         if (mt < 0)
             mt = find_mem_type(vk, req.memoryTypeBits,
                                VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |

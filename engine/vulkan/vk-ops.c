@@ -233,8 +233,15 @@ static herd_status enc_mul_mat(herd_vk *vk, const herd_node *n, VkDeviceAddress 
             return FAIL(err, "Vulkan: MUL_MAT_ID: ids must be I32[M], x [K, M]");
         ADDR(ids, p.ids);
         p.ne2 = p.ne3 = 1;
-        snprintf(name, sizeof name, "mul_mv_id_%s_%s_%s", wn, ld, vk->use_subgroup ? "sg" : "sh");
-        groups = (uint64_t)p.N * p.M;
+        if (p.M >= 8) { /* tokens grouped by expert, each expert's rows read once per tile */
+            p.r2 = (uint32_t)w->ne[2];
+            snprintf(name, sizeof name, "mul_mm_id_%s_%s", wn, ld);
+            groups = (uint64_t)((p.N + 31) / 32) * p.r2;
+        } else {
+            snprintf(name, sizeof name, "mul_mv_id_%s_%s_%s", wn, ld,
+                     vk->use_subgroup ? "sg" : "sh");
+            groups = (uint64_t)p.N * p.M;
+        }
     } else {
         if (x->ne[2] % w->ne[2] || x->ne[3] % w->ne[3])
             return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: MUL_MAT: W batch does not "
@@ -409,6 +416,40 @@ static herd_status enc_rope(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, h
     return st;
 }
 
+uint32_t herd_vk_attn_splits(const herd_node *n, size_t *bytes)
+{
+    *bytes = 0;
+    if (n->op != HERD_OP_ATTENTION || !n->src[0] || !n->src[1])
+        return 1;
+    const herd_tensor *q = n->src[0];
+    int64_t rows = q->ne[1] * q->ne[2]; /* (head, query) pairs = workgroups without splitting */
+    int64_t keys = n->ip[0] == 0 ? n->ip[2] : n->ip[3]; /* most keys a query can see */
+    if (n->ip[0] == 2 && n->ip[1] > 0 && n->ip[1] < keys)
+        keys = n->ip[1];
+    if (rows > 256 || keys <= 512)
+        return 1;
+    int64_t s = (keys + 255) / 256;
+    if (s > 32)
+        s = 32;
+    *bytes = (size_t)(rows * s * (q->ne[0] + 2)) * sizeof(float);
+    return (uint32_t)s;
+}
+
+herd_status herd_vk_encode_attn_combine(herd_vk *vk, const herd_vk_rec *rec_main,
+                                        herd_vk_rec *rec, herd_error *err)
+{
+    herd_vk_push_attn p;
+    memcpy(&p, rec_main->push, sizeof p);
+    memset(rec, 0, sizeof *rec);
+    rec->op = rec_main->op;
+    rec->aux = 1;
+    herd_status st = set_pipe(rec, "attention_combine", err);
+    if (!st)
+        st = set_grid(vk, rec, (uint64_t)p.Hq * p.T, err);
+    PUSH(rec, p);
+    return st;
+}
+
 static herd_status enc_attention(herd_vk *vk, const herd_node *n, herd_vk_rec *rec,
                                  herd_error *err)
 {
@@ -455,9 +496,16 @@ static herd_status enc_attention(herd_vk *vk, const herd_node *n, herd_vk_rec *r
     if (mask == 0 && (p.n_kv < 0 || p.n_kv > k->ne[2]))
         return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: ATTENTION: n_kv %d out of range",
                               p.n_kv);
+    size_t part_bytes;
+    p.nsplit = herd_vk_attn_splits(n, &part_bytes);
+    if (p.nsplit > 1) {
+        if (!vk->attn_part || vk->attn_part->size < part_bytes)
+            return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: ATTENTION: no partials buffer");
+        p.part = vk->attn_part->addr;
+    }
     herd_status st = set_pipe(rec, es == 2 ? "attention_f16" : "attention_f32", err);
     if (!st)
-        st = set_grid(vk, rec, (uint64_t)p.Hq * p.T, err);
+        st = set_grid(vk, rec, (uint64_t)p.Hq * p.T * p.nsplit, err);
     PUSH(rec, p);
     return st;
 }
@@ -562,22 +610,24 @@ static herd_status enc_ew(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, her
         threads = p.n;
         snprintf(name, sizeof name, "ew_select_sigmoid");
         break;
-    case HERD_OP_CPY:
-        if ((a->type != HERD_TYPE_F32 && a->type != HERD_TYPE_F16) ||
-            (o->type != HERD_TYPE_F32 && o->type != HERD_TYPE_F16) ||
-            herd_tensor_nelements(o) != p.n)
+    case HERD_OP_CPY: {
+        const char *sn = a->type == HERD_TYPE_F32 ? "f32" : a->type == HERD_TYPE_F16 ? "f16" :
+                         a->type == HERD_TYPE_BF16 ? "bf16" : NULL;
+        const char *dn = o->type == HERD_TYPE_F32 ? "f32" : o->type == HERD_TYPE_F16 ? "f16" :
+                         o->type == HERD_TYPE_BF16 ? "bf16" : NULL;
+        if (!sn || !dn || herd_tensor_nelements(o) != p.n)
             return FAIL(err, "Vulkan: CPY: %s -> %s not supported", herd_type_name(a->type),
                         herd_type_name(o->type));
-        if (a->type == HERD_TYPE_F16 && ((p.a | p.anb[0] | p.anb[1] | p.anb[2] | p.anb[3]) & 1))
-            return FAIL(err, "Vulkan: CPY: F16 source must be 2-byte aligned");
-        snprintf(name, sizeof name, "ew_cpy_%s_%s", a->type == HERD_TYPE_F16 ? "f16" : "f32",
-                 o->type == HERD_TYPE_F16 ? "f16" : "f32");
-        if (o->type == HERD_TYPE_F16) {
+        if (a->type != HERD_TYPE_F32 && ((p.a | p.anb[0] | p.anb[1] | p.anb[2] | p.anb[3]) & 1))
+            return FAIL(err, "Vulkan: CPY: 16-bit source must be 2-byte aligned");
+        snprintf(name, sizeof name, "ew_cpy_%s_%s", sn, dn);
+        if (o->type != HERD_TYPE_F32) {
             if (p.d & 3)
-                return FAIL(err, "Vulkan: CPY: F16 destination must be 4-byte aligned");
+                return FAIL(err, "Vulkan: CPY: 16-bit destination must be 4-byte aligned");
             threads = (p.n + 1) / 2;
         }
         break;
+    }
     case HERD_OP_CONCAT: {
         int dim = n->ip[0];
         if (!is_f32(a) || !is_f32(b) || dim < 0 || dim > 3)

@@ -64,10 +64,12 @@ typedef struct herd_vk_push_attn {
     uint32_t k_nb1, k_nb2, v_nb1, v_nb2;
     int32_t mask, chunk, n_kv, ring, temp_floor;
     float scale, temp_scale;
-    uint32_t pad_;
+    uint32_t nsplit;
+    uint64_t part;
 } herd_vk_push_attn;
 _Static_assert(offsetof(herd_vk_push_attn, scale) == 92, "push block attention.comp");
-_Static_assert(sizeof(herd_vk_push_attn) == 104, "push block attention.comp");
+_Static_assert(offsetof(herd_vk_push_attn, part) == 104, "push block attention.comp");
+_Static_assert(sizeof(herd_vk_push_attn) == 112, "push block attention.comp");
 
 /* shaders/scatter.comp */
 typedef struct herd_vk_push_scatter {
