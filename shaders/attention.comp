@@ -22,6 +22,7 @@ layout(push_constant) uniform Push {
     float scale, temp_scale;
     uint nsplit;
     addr_t part; /* nsplit * (hd + 2) floats per (t, h) */
+    uint k16;    /* K rows 16-byte aligned and hd % 8 == 0: score with 16-byte loads */
 } p;
 
 shared float qs[MAXD];
@@ -133,8 +134,25 @@ void main()
         if (s <= hi) {
             addr_t kr = kb + uint64_t(uint(s) % uint(p.ring)) * p.k_nb2;
             score = 0.0;
-            for (uint i = 0; i < p.hd; i++)
-                score += qs[i] * kv_at(kr, i);
+            if (p.k16 != 0) {
+#ifdef KV_F16
+                for (uint i = 0; i < p.hd; i += 8) {
+                    uvec4 w = ld128(kr + 2 * i);
+                    vec2 a = unpackHalf2x16(w.x), b = unpackHalf2x16(w.y);
+                    vec2 c = unpackHalf2x16(w.z), d = unpackHalf2x16(w.w);
+                    score += qs[i] * a.x + qs[i + 1] * a.y + qs[i + 2] * b.x + qs[i + 3] * b.y +
+                             qs[i + 4] * c.x + qs[i + 5] * c.y + qs[i + 6] * d.x + qs[i + 7] * d.y;
+                }
+#else
+                for (uint i = 0; i < p.hd; i += 4) {
+                    vec4 kv = F4Buf(kr + 4 * i).v;
+                    score += qs[i] * kv.x + qs[i + 1] * kv.y + qs[i + 2] * kv.z + qs[i + 3] * kv.w;
+                }
+#endif
+            } else {
+                for (uint i = 0; i < p.hd; i++)
+                    score += qs[i] * kv_at(kr, i);
+            }
         }
         float mn = max(m, reduce(score, true));
         float e = s <= hi ? exp(score - mn) : 0.0;

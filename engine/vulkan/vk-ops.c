@@ -498,6 +498,7 @@ static herd_status enc_attention(herd_vk *vk, const herd_node *n, herd_vk_rec *r
                               p.n_kv);
     size_t part_bytes;
     p.nsplit = herd_vk_attn_splits(n, &part_bytes);
+    p.k16 = ((p.k | k->nb[1] | k->nb[2]) & 15) == 0 && p.hd % 8 == 0;
     if (p.nsplit > 1) {
         if (!vk->attn_part || vk->attn_part->size < part_bytes)
             return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: ATTENTION: no partials buffer");

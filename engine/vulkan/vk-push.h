@@ -66,10 +66,12 @@ typedef struct herd_vk_push_attn {
     float scale, temp_scale;
     uint32_t nsplit;
     uint64_t part;
+    uint32_t k16;
+    uint32_t pad_;
 } herd_vk_push_attn;
 _Static_assert(offsetof(herd_vk_push_attn, scale) == 92, "push block attention.comp");
 _Static_assert(offsetof(herd_vk_push_attn, part) == 104, "push block attention.comp");
-_Static_assert(sizeof(herd_vk_push_attn) == 112, "push block attention.comp");
+_Static_assert(sizeof(herd_vk_push_attn) == 120, "push block attention.comp");
 
 /* shaders/scatter.comp */
 typedef struct herd_vk_push_scatter {
