@@ -290,18 +290,29 @@ int cli_bench(int argc, char **argv)
         cli_error("%s", err.msg);
         goto out;
     }
+    /* --profile: per-op times of the last repetition's prefill and decode, separately (the
+     * backend syncs after every node then, so the speeds above are lower than without) */
+    herd_backend *pbe = o.profile ? herd_model_backend(m) : NULL;
     for (int k = 0; k < reps; k++) {
         if (n_pp > 0) {
             herd_session_rewind(s, 0);
+            if (pbe)
+                herd_backend_profile_get(pbe, NULL, true);
             double t0 = now_s();
             if (herd_session_eval(s, toks, n_pp, NULL, NULL, false, NULL, NULL, &err)) {
                 cli_error("%s", err.msg);
                 goto out;
             }
             pp[k] = n_pp / (now_s() - t0);
+            if (pbe && k == reps - 1) {
+                fprintf(stderr, "profile: prefill of %d tokens\n", n_pp);
+                herd_backend_profile_report(pbe, stderr);
+            }
         }
         if (n_tg > 0) {
             herd_session_rewind(s, 0);
+            if (pbe)
+                herd_backend_profile_get(pbe, NULL, true);
             double t0 = now_s();
             for (int i = 0; i < n_tg; i++)
                 if (herd_session_eval(s, toks + i, 1, NULL, NULL, false, NULL, NULL, &err)) {
@@ -309,6 +320,10 @@ int cli_bench(int argc, char **argv)
                     goto out;
                 }
             tg[k] = n_tg / (now_s() - t0);
+            if (pbe && k == reps - 1) {
+                fprintf(stderr, "profile: decode of %d tokens\n", n_tg);
+                herd_backend_profile_report(pbe, stderr);
+            }
         }
     }
     double pp_med = n_pp > 0 ? median(pp, reps) : 0, tg_med = n_tg > 0 ? median(tg, reps) : 0;

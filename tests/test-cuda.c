@@ -56,7 +56,9 @@ static void test_replay(herd_backend *be)
     be->iface->tensor_bind(be, id, xb, sizeof(float) * K);
     herd_tensor *ws[2] = { w, we };
     CHECK(!be->iface->weights_upload(be, ws, 2, NULL, NULL, &err), "upload: %s", err.msg);
-    herd_tensor *y = herd_add(g, herd_silu(g, herd_mul_mat(g, w, x)), x);
+    /* y[r] = silu(W x)[r] + x[r] for r < N: the residual is x's first N values (a view) */
+    herd_tensor *xn = herd_view(g, x, 2, (int64_t[]){ N, 1 }, NULL, 0);
+    herd_tensor *y = herd_add(g, herd_silu(g, herd_mul_mat(g, w, x)), xn);
     herd_tensor *z = herd_mul_mat_id(g, we, x, id);
     herd_tensor *keep[2] = { y, z };
     CHECK(!herd_graph_plan(g, keep, 2, 64, &err), "plan: %s", err.msg);

@@ -506,6 +506,136 @@ __global__ void k_mv_q8(const uint8_t *W, size_t ws, int N, int K, const int8_t 
     }
 }
 
+/* --- K-quant mat-vec (Q4_K, Q5_K; the decode path of the big matrices) ---
+ * A block's 128 bytes of nibbles are 8 segments of 16 bytes; lane l of a warp takes segment
+ * l % 8 of block l / 8, so a warp consumes 4 whole blocks per step with one 128-bit load per
+ * lane (plus two 128-bit loads of int8 activations, L1-resident), and a row is one coalesced
+ * stream. Segment s holds elements 64c + l0 + 0..15 in its low nibbles (sub-block 2c) and
+ * 64c + 32 + l0 + 0..15 in its high nibbles (sub-block 2c + 1), c = s / 2, l0 = 16 (s % 2): each
+ * half lies in one 32-value activation block. Short matrices (K/V projections) give a row to 2
+ * or 4 warps (combined through shared memory) so that enough warps are in flight. */
+
+__host__ __device__ __forceinline__ void ld128(const void *p, int *v)
+{
+#ifdef __CUDA_ARCH__
+    const int4 q = *(const int4 *)p;
+    v[0] = q.x;
+    v[1] = q.y;
+    v[2] = q.z;
+    v[3] = q.w;
+#else
+    memcpy(v, p, 16);
+#endif
+}
+
+/* segment seg of K-quant block b against activations xl (elements of the low nibbles, 4 words)
+ * and xh (high nibbles), scales dxl, dxh */
+template <int T>
+__host__ __device__ __forceinline__ float dot_seg(const uint8_t *b, int seg, const int *xl,
+                                                  const int *xh, float dxl, float dxh)
+{
+    const int c = seg >> 1, l0 = (seg & 1) * 16;
+    int q[4], h[4] = { 0, 0, 0, 0 };
+    ld128(b + (T == HERD_TYPE_Q5_K ? 48 : 16) + 16 * seg, q);
+    if (T == HERD_TYPE_Q5_K)
+        ld128(b + 16 + l0, h);
+    int sl = 0, sh = 0, xsl = 0, xsh = 0;
+HD_UNROLL
+    for (int i = 0; i < 4; i++) {
+        uint32_t wl = (uint32_t)q[i] & 0x0F0F0F0Fu, wh = ((uint32_t)q[i] >> 4) & 0x0F0F0F0Fu;
+        if (T == HERD_TYPE_Q5_K) {
+            wl |= (((uint32_t)h[i] >> (2 * c)) & 0x01010101u) << 4;
+            wh |= (((uint32_t)h[i] >> (2 * c + 1)) & 0x01010101u) << 4;
+        }
+        sl = dp4a((int)wl, xl[i], sl);
+        sh = dp4a((int)wh, xh[i], sh);
+        xsl = dp4a(0x01010101, xl[i], xsl);
+        xsh = dp4a(0x01010101, xh[i], xsh);
+    }
+    int sdl, sml, sdh, smh;
+    k_scale_min(2 * c, b + 4, &sdl, &sml);
+    k_scale_min(2 * c + 1, b + 4, &sdh, &smh);
+    const float d = h2f(ld16(b)), dm = h2f(ld16(b + 2));
+    return dxl * (d * (float)(sdl * sl) - dm * (float)(sml * xsl)) +
+           dxh * (d * (float)(sdh * sh) - dm * (float)(smh * xsh));
+}
+
+#define MVK_WARPS 4
+
+template <int T>
+__global__ void __launch_bounds__(32 * MVK_WARPS)
+k_mv_kq(const uint8_t *__restrict__ W, size_t ws, int N, int K, const int8_t *__restrict__ XQ,
+        const float *__restrict__ XD, int M, float *__restrict__ O, size_t os,
+        const int *__restrict__ ids, size_t es, int E, int *flag, int wpr)
+{
+    __shared__ float red[MVK_WARPS][MV_MAXC];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int row = blockIdx.x * (MVK_WARPS / wpr) + warp / wpr, wr = warp % wpr;
+    int col0 = 0;
+    if (ids) { /* the same column for the whole block: uniform return */
+        col0 = blockIdx.y;
+        const int e = ids[col0];
+        if (e < 0 || e >= E) {
+            if (lane == 0 && wr == 0 && row < N) {
+                O[(size_t)col0 * os + row] = 0.0f;
+                atomicExch(flag, 1);
+            }
+            return;
+        }
+        W += (size_t)e * es;
+        M = 1;
+    }
+    const bool valid = row < N;
+    const int nb = K / 256, nbx = K / 32;
+    const int seg = lane & 7, c = seg >> 1, l0 = (seg & 1) * 16;
+    float acc[MV_MAXC];
+#pragma unroll
+    for (int m = 0; m < MV_MAXC; m++)
+        acc[m] = 0.0f;
+    if (valid) {
+        const uint8_t *w = W + (size_t)row * ws;
+#pragma unroll 4
+        for (int ib = wr * 4 + (lane >> 3); ib < nb; ib += 4 * wpr) {
+            const uint8_t *b = w + (size_t)ib * qt<T>::BYTES;
+            const int e = ib * 256 + 64 * c + l0;
+#pragma unroll
+            for (int m = 0; m < MV_MAXC; m++) {
+                if (m < M) {
+                    const int8_t *xp = XQ + (size_t)(col0 + m) * K + e;
+                    const float *dp = XD + (size_t)(col0 + m) * nbx + (e >> 5);
+                    int xl[4], xh[4];
+                    ld128(xp, xl);
+                    ld128(xp + 32, xh);
+                    acc[m] += dot_seg<T>(b, seg, xl, xh, __ldg(dp), __ldg(dp + 1));
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < MV_MAXC; m++)
+        if (m < M)
+            acc[m] = warp_sum(acc[m]);
+    if (wpr == 1) {
+        if (valid && lane == 0)
+#pragma unroll
+            for (int m = 0; m < MV_MAXC; m++)
+                if (m < M)
+                    O[(size_t)(col0 + m) * os + row] = acc[m];
+        return;
+    }
+    if (lane == 0)
+#pragma unroll
+        for (int m = 0; m < MV_MAXC; m++)
+            red[warp][m] = acc[m];
+    __syncthreads();
+    if (valid && wr == 0 && lane < M) {
+        float sum = 0.0f;
+        for (int j = 0; j < wpr; j++)
+            sum += red[warp + j][lane];
+        O[(size_t)(col0 + lane) * os + row] = sum;
+    }
+}
+
 /* --- GEMM helpers --- */
 
 /* rows [r0, r0+nr) of a quantized weight to F16 dst[nr][K] */
@@ -1207,6 +1337,17 @@ static bool mv_int8(herd_type wt)
     return mode == 1 && wt != HERD_TYPE_F32 && wt != HERD_TYPE_F16 && wt != HERD_TYPE_BF16;
 }
 
+/* the 128-bit K-quant mat-vec (default); HERD_CUDA_MV=chunk keeps the chunk-per-lane kernel */
+static bool mv_kq_on(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("HERD_CUDA_MV");
+        on = !(e && !strcmp(e, "chunk"));
+    }
+    return on == 1;
+}
+
 /* scratch of the int8 activations of M columns of K values */
 static size_t mv_q8_bytes(int64_t K, int64_t M)
 {
@@ -1234,6 +1375,26 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
             c->q8_K = K;
             c->q8_M = M;
             c->q8_xs = xs;
+        }
+        const bool kq = (wt == HERD_TYPE_Q4_K || wt == HERD_TYPE_Q5_K) && mv_kq_on() &&
+                        (uintptr_t)W % 16 == 0 && ws % 16 == 0 && es % 16 == 0;
+        if (kq) {
+            /* warps per row: enough warps in flight for short matrices (K/V projections) */
+            const int nb = K / 256;
+            const int64_t target = 32 * (int64_t)c->prop.multiProcessorCount;
+            int wpr = 1;
+            while (wpr < MVK_WARPS && (int64_t)N * (ids ? M : 1) * wpr < target &&
+                   CEIL_DIV(nb, 4 * wpr) > 1)
+                wpr *= 2;
+            dim3 g2(CEIL_DIV(N, MVK_WARPS / wpr), ids ? M : 1);
+            if (wt == HERD_TYPE_Q4_K)
+                k_mv_kq<HERD_TYPE_Q4_K><<<g2, 32 * MVK_WARPS, 0, s>>>(w, ws, N, K, xq, xd, M, O,
+                                                                      os, ids, es, E, f, wpr);
+            else
+                k_mv_kq<HERD_TYPE_Q5_K><<<g2, 32 * MVK_WARPS, 0, s>>>(w, ws, N, K, xq, xd, M, O,
+                                                                      os, ids, es, E, f, wpr);
+            LAUNCH_CHECK(err);
+            return HERD_OK;
         }
         switch (wt) {
 #define MVQ8(T)                                                                                   \
@@ -1916,6 +2077,21 @@ template <int T> static double host_dot(const uint8_t *w, const float *x, int64_
             xq[ib * 32 + j] = (int8_t)(amax > 0.0f ? (int)rintf(x[ib * 32 + j] / d) : 0);
     }
     double acc = 0;
+    if (T == HERD_TYPE_Q4_K || T == HERD_TYPE_Q5_K) {
+        /* the segment walk of k_mv_kq */
+        for (int64_t ib = 0; ib < n / 256; ib++)
+            for (int seg = 0; seg < 8; seg++) {
+                const int64_t e = ib * 256 + 64 * (seg >> 1) + 16 * (seg & 1);
+                int xl[4], xh[4];
+                memcpy(xl, xq + e, 16);
+                memcpy(xh, xq + e + 32, 16);
+                acc += dot_seg<T>(w + (size_t)ib * qt<T>::BYTES, seg, xl, xh, xd[e >> 5],
+                                  xd[(e >> 5) + 1]);
+            }
+        free(xq);
+        free(xd);
+        return acc;
+    }
     const int64_t nch = n / qt<T>::BLK * qt<T>::CPB;
     for (int64_t ch = 0; ch < nch; ch++) {
         const int64_t ib = ch / qt<T>::CPB;

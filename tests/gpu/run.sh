@@ -150,6 +150,10 @@ else
     if [ $QUICK = 0 ]; then
         bench scout-q4_k-p512-n128 100 --synthetic scout --type q4_k -p 512 -n 128 -r 2
         bench scout-q4_k-p4096 100 --synthetic scout --type q4_k -p 4096 -n 0 -r 1
+        # per-op times (a sync after every node, no graph replay: slower than the runs above;
+        # no JSON kept so the summary's speeds stay the unprofiled ones)
+        step scout-q4_k-profile 90 "$B/bin/herd-cli" bench --backend cuda --synthetic scout \
+            --type q4_k -p 512 -n 32 -r 1 --profile
     fi
 fi
 
@@ -179,4 +183,9 @@ print(f"{d['model']:>6} {d['type']:>5} {d['backend']:>5}  pp{d['n_prompt']:<5} "
       f"   ({d['tg_weight_gb_per_s']:.0f} GB/s of weights)")
 PY
 done | tee "$RES/summary.txt"
+if [ -s "$RES/scout-q4_k-profile.log" ]; then
+    echo "--- Scout Q4_K per-op profile (prefill 512, decode 32)"
+    grep -A40 '^profile:' "$RES/scout-q4_k-profile.log" | grep -v '^herd:' | head -70 |
+        tee -a "$RES/summary.txt"
+fi
 printf '%s\n' "${summary[@]}" >> "$RES/summary.txt"
