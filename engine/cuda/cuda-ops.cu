@@ -10,6 +10,7 @@
  * four warps walk the keys with an online softmax, partial results of long key ranges are
  * combined by a second kernel (split-K decode).
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,13 +563,13 @@ HD_UNROLL
 
 #define MVK_WARPS 4
 
-template <int T>
+template <int T, int MC> /* MC: most activation columns (1 or MV_MAXC) */
 __global__ void __launch_bounds__(32 * MVK_WARPS)
 k_mv_kq(const uint8_t *__restrict__ W, size_t ws, int N, int K, const int8_t *__restrict__ XQ,
         const float *__restrict__ XD, int M, float *__restrict__ O, size_t os,
         const int *__restrict__ ids, size_t es, int E, int *flag, int wpr)
 {
-    __shared__ float red[MVK_WARPS][MV_MAXC];
+    __shared__ float red[MVK_WARPS][MC];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row = blockIdx.x * (MVK_WARPS / wpr) + warp / wpr, wr = warp % wpr;
     int col0 = 0;
@@ -588,9 +589,9 @@ k_mv_kq(const uint8_t *__restrict__ W, size_t ws, int N, int K, const int8_t *__
     const bool valid = row < N;
     const int nb = K / 256, nbx = K / 32;
     const int seg = lane & 7, c = seg >> 1, l0 = (seg & 1) * 16;
-    float acc[MV_MAXC];
+    float acc[MC];
 #pragma unroll
-    for (int m = 0; m < MV_MAXC; m++)
+    for (int m = 0; m < MC; m++)
         acc[m] = 0.0f;
     if (valid) {
         const uint8_t *w = W + (size_t)row * ws;
@@ -599,7 +600,7 @@ k_mv_kq(const uint8_t *__restrict__ W, size_t ws, int N, int K, const int8_t *__
             const uint8_t *b = w + (size_t)ib * qt<T>::BYTES;
             const int e = ib * 256 + 64 * c + l0;
 #pragma unroll
-            for (int m = 0; m < MV_MAXC; m++) {
+            for (int m = 0; m < MC; m++) {
                 if (m < M) {
                     const int8_t *xp = XQ + (size_t)(col0 + m) * K + e;
                     const float *dp = XD + (size_t)(col0 + m) * nbx + (e >> 5);
@@ -612,20 +613,20 @@ k_mv_kq(const uint8_t *__restrict__ W, size_t ws, int N, int K, const int8_t *__
         }
     }
 #pragma unroll
-    for (int m = 0; m < MV_MAXC; m++)
+    for (int m = 0; m < MC; m++)
         if (m < M)
             acc[m] = warp_sum(acc[m]);
     if (wpr == 1) {
         if (valid && lane == 0)
 #pragma unroll
-            for (int m = 0; m < MV_MAXC; m++)
+            for (int m = 0; m < MC; m++)
                 if (m < M)
                     O[(size_t)(col0 + m) * os + row] = acc[m];
         return;
     }
     if (lane == 0)
 #pragma unroll
-        for (int m = 0; m < MV_MAXC; m++)
+        for (int m = 0; m < MC; m++)
             red[warp][m] = acc[m];
     __syncthreads();
     if (valid && wr == 0 && lane < M) {
@@ -854,6 +855,150 @@ __global__ void k_attn(const char *Q, td q, const char *Kc, td k, const char *Vc
                 pp[0] = M;
                 pp[1] = L;
             }
+        }
+    }
+}
+
+/* Prefill attention (T >= 2, hd <= 128): one block per (query head, 16 queries), 4 warps of 4
+ * queries each. Keys are walked in tiles of 32 staged in shared memory (F32) and shared by the
+ * block's 16 queries; lane j scores key j of the tile against the warp's 4 queries (F32 dot over
+ * hd from shared memory), online softmax per query, then the tile's probabilities are broadcast
+ * with shuffles and each lane accumulates its dims (d = lane + 32 i) of P V. Masks, ring slots
+ * and the temperature are the same as k_attn's. */
+#define ATQ_Q 16
+#define ATQ_K 32
+#define ATQ_D 128
+#define ATQ_PAD 4
+
+template <typename KT>
+__global__ void __launch_bounds__(128)
+k_attn_tile(const char *Q, td q, const char *Kc, td k, const char *Vc, td v, const int *qpos,
+            char *O, td o, int mask, int C, int nkv, int R, int tfloor, float tscale,
+            float scale0)
+{
+    __shared__ __align__(16) float qs[ATQ_Q][ATQ_D + ATQ_PAD];
+    __shared__ __align__(16) float ks[ATQ_K][ATQ_D + ATQ_PAD];
+    __shared__ float vs[ATQ_K][ATQ_D];
+    const int h = blockIdx.x, t0 = blockIdx.y * ATQ_Q;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int hd = (int)q.ne[0], Hq = (int)q.ne[1], Hkv = (int)k.ne[1], T = (int)q.ne[2];
+    const int gk = h / (Hq / Hkv);
+    /* the block's key range: the union of its queries' ranges */
+    int S0 = INT_MAX, S1 = INT_MIN;
+    for (int i = 0; i < ATQ_Q && t0 + i < T; i++) {
+        int a, b;
+        attn_split_range(mask, C, nkv, R, qpos ? qpos[t0 + i] : 0, 1, 0, &a, &b);
+        if (a <= b) {
+            S0 = min(S0, a);
+            S1 = max(S1, b);
+        }
+    }
+    /* stage the (scaled) queries */
+    for (int idx = threadIdx.x; idx < ATQ_Q * hd; idx += blockDim.x) {
+        const int i = idx / hd, d = idx % hd, t = t0 + i;
+        float val = 0.0f;
+        if (t < T) {
+            const int p = qpos ? qpos[t] : 0;
+            float sc = scale0;
+            if (tfloor > 0)
+                sc *= 1.0f + tscale * logf(floorf((float)(p + 1) / (float)tfloor) + 1.0f);
+            val = ((const float *)(Q + h * q.nb[1] + (int64_t)t * q.nb[2]))[d] * sc;
+        }
+        qs[i][d] = val;
+    }
+    /* this warp's 4 queries: key ranges */
+    int lo[4], hi[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int t = t0 + warp * 4 + i;
+        lo[i] = 1;
+        hi[i] = 0;
+        if (t < T)
+            attn_split_range(mask, C, nkv, R, qpos ? qpos[t] : 0, 1, 0, &lo[i], &hi[i]);
+    }
+    float m[4], l[4], acc[4][ATQ_D / 32];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < ATQ_D / 32; c++)
+            acc[i][c] = 0.0f;
+    }
+    const char *kb = Kc + gk * k.nb[1], *vb = Vc + gk * v.nb[1];
+    const int hd4 = hd / 4;
+    for (int sb = S0; sb <= S1; sb += ATQ_K) {
+        __syncthreads(); /* the previous tile is consumed (and qs is written, first time) */
+        for (int j = warp; j < ATQ_K; j += 4) { /* a warp per key row: no index division */
+            const int sp = sb + j;
+            const KT *kr = (const KT *)(kb + (int64_t)(sp % R) * k.nb[2]);
+            const KT *vr = (const KT *)(vb + (int64_t)(sp % R) * v.nb[2]);
+            for (int d = lane; d < hd; d += 32) {
+                ks[j][d] = sp <= S1 ? ldf<KT>(kr + d) : 0.0f;
+                vs[j][d] = sp <= S1 ? ldf<KT>(vr + d) : 0.0f;
+            }
+        }
+        __syncthreads();
+        const int sp = sb + lane;
+        float sc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+        const float4 *kr = (const float4 *)&ks[lane][0];
+        for (int d4 = 0; d4 < hd4; d4++) {
+            const float4 kk = kr[d4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float4 qq = ((const float4 *)&qs[warp * 4 + i][0])[d4];
+                sc[i] = fmaf(qq.x, kk.x, fmaf(qq.y, kk.y, fmaf(qq.z, kk.z, fmaf(qq.w, kk.w,
+                                                                                  sc[i]))));
+            }
+        }
+        float pr[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const bool ok = sp <= S1 && sp >= lo[i] && sp <= hi[i];
+            const float s_ = ok ? sc[i] : -INFINITY;
+            const float mn = fmaxf(m[i], warp_max(s_));
+            if (mn == -INFINITY) { /* nothing visible yet */
+                pr[i] = 0.0f;
+                continue;
+            }
+            const float corr = expf(m[i] - mn); /* m = -inf: 0 (acc and l are 0) */
+            pr[i] = ok ? expf(s_ - mn) : 0.0f;
+            l[i] = l[i] * corr + pr[i];
+#pragma unroll
+            for (int c = 0; c < ATQ_D / 32; c++)
+                acc[i][c] *= corr;
+            m[i] = mn;
+        }
+        const int nk = min(ATQ_K, S1 - sb + 1);
+        for (int j = 0; j < nk; j++) {
+            float pj[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                pj[i] = __shfl_sync(0xffffffffu, pr[i], j);
+#pragma unroll
+            for (int c = 0; c < ATQ_D / 32; c++) {
+                const int d = lane + 32 * c;
+                if (d < hd) {
+                    const float vv = vs[j][d];
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+                        acc[i][c] = fmaf(pj[i], vv, acc[i][c]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int t = t0 + warp * 4 + i;
+        const float L = warp_sum(l[i]);
+        if (t >= T)
+            continue;
+        float *y = (float *)(O + h * o.nb[1] + (int64_t)t * o.nb[2]);
+#pragma unroll
+        for (int c = 0; c < ATQ_D / 32; c++) {
+            const int d = lane + 32 * c;
+            if (d < hd)
+                y[d] = L > 0.0f ? acc[i][c] / L : 0.0f;
         }
     }
 }
@@ -1387,12 +1532,18 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
                    CEIL_DIV(nb, 4 * wpr) > 1)
                 wpr *= 2;
             dim3 g2(CEIL_DIV(N, MVK_WARPS / wpr), ids ? M : 1);
-            if (wt == HERD_TYPE_Q4_K)
-                k_mv_kq<HERD_TYPE_Q4_K><<<g2, 32 * MVK_WARPS, 0, s>>>(w, ws, N, K, xq, xd, M, O,
-                                                                      os, ids, es, E, f, wpr);
+            const bool one = ids || M == 1;
+#define MVK(T, MC) k_mv_kq<T, MC><<<g2, 32 * MVK_WARPS, 0, s>>>(w, ws, N, K, xq, xd, M, O, os, \
+                                                              ids, es, E, f, wpr)
+            if (wt == HERD_TYPE_Q4_K && one)
+                MVK(HERD_TYPE_Q4_K, 1);
+            else if (wt == HERD_TYPE_Q4_K)
+                MVK(HERD_TYPE_Q4_K, MV_MAXC);
+            else if (one)
+                MVK(HERD_TYPE_Q5_K, 1);
             else
-                k_mv_kq<HERD_TYPE_Q5_K><<<g2, 32 * MVK_WARPS, 0, s>>>(w, ws, N, K, xq, xd, M, O,
-                                                                      os, ids, es, E, f, wpr);
+                MVK(HERD_TYPE_Q5_K, MV_MAXC);
+#undef MVK
             LAUNCH_CHECK(err);
             return HERD_OK;
         }
@@ -1590,9 +1741,24 @@ static herd_status op_mul_mat_id(cu_ctx *c, const herd_node *n, herd_error *err)
     return HERD_OK;
 }
 
+/* prefill attention through k_attn_tile (HERD_CUDA_ATTN=simple: always k_attn) */
+static bool attn_tiled(const herd_node *n)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("HERD_CUDA_ATTN");
+        on = !(e && !strcmp(e, "simple"));
+    }
+    const herd_tensor *q = n->src[0], *k = n->src[1];
+    return on == 1 && q->ne[2] >= 2 && q->ne[0] <= ATQ_D && q->ne[0] % 4 == 0 &&
+           (k->type == HERD_TYPE_F16 || k->type == HERD_TYPE_F32);
+}
+
 static int attn_splits(cu_ctx *c, const herd_node *n)
 {
     const herd_tensor *q = n->src[0], *k = n->src[1];
+    if (attn_tiled(n))
+        return 1;
     const int64_t blocks = q->ne[1] * q->ne[2];
     int64_t kmax = n->ip[0] == 0 ? n->ip[2] : (n->ip[3] < k->ne[2] ? n->ip[3] : k->ne[2]);
     if (n->ip[0] == 2 && n->ip[1] > 0 && n->ip[1] < kmax)
@@ -1616,6 +1782,21 @@ static herd_status op_attention(cu_ctx *c, const herd_node *n, herd_error *err)
     dim3 grid((unsigned)q->ne[1], (unsigned)q->ne[2], (unsigned)ns), blk(32 * ATT_WARPS);
     const int *qpos = n->src[3] ? (const int *)herd_cu_ptr(c, n->src[3]) : NULL;
     float *part = (float *)c->scratch;
+    if (attn_tiled(n)) {
+        dim3 g2((unsigned)q->ne[1], (unsigned)CEIL_DIV(q->ne[2], ATQ_Q));
+        if (k->type == HERD_TYPE_F16)
+            k_attn_tile<__half><<<g2, 128, 0, c->stream>>>(herd_cu_ptr(c, q), mk_td(q),
+                herd_cu_ptr(c, k), mk_td(k), herd_cu_ptr(c, v), mk_td(v), qpos,
+                herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->ip[1], n->ip[2], R, n->ip[4],
+                n->fp[1], n->fp[0]);
+        else
+            k_attn_tile<float><<<g2, 128, 0, c->stream>>>(herd_cu_ptr(c, q), mk_td(q),
+                herd_cu_ptr(c, k), mk_td(k), herd_cu_ptr(c, v), mk_td(v), qpos,
+                herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->ip[1], n->ip[2], R, n->ip[4],
+                n->fp[1], n->fp[0]);
+        LAUNCH_CHECK(err);
+        return HERD_OK;
+    }
     if (k->type == HERD_TYPE_F16)
         k_attn<__half><<<grid, blk, 0, c->stream>>>(herd_cu_ptr(c, q), mk_td(q), herd_cu_ptr(c, k),
             mk_td(k), herd_cu_ptr(c, v), mk_td(v), qpos, herd_cu_ptr(c, out), mk_td(out),
