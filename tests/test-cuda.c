@@ -84,6 +84,16 @@ static void test_replay(herd_backend *be)
         }
         CHECK(ey < 1e-4 && ez < 1e-3, "replay run %d (expert %d): errors %g %g", run, e, ey, ez);
     }
+    /* runs 2..5 went through a CUDA graph (captured once, then replayed): decode speed depends
+     * on it, and a capture that fails silently falls back to eager launches */
+    if (!be->profile && !getenv("HERD_CUDA_NO_GRAPH")) {
+        uint64_t cap = 0, rep = 0;
+        bool off = herd_cuda_graph_stats(be, &cap, &rep);
+        printf("graph replay: %llu captured, %llu replayed%s\n", (unsigned long long)cap,
+               (unsigned long long)rep, off ? " (disabled)" : "");
+        CHECK(!off && cap >= 1 && rep >= 3, "graph replay not used: %llu captured, %llu replayed",
+              (unsigned long long)cap, (unsigned long long)rep);
+    }
     /* an out-of-range expert id is an error, also when replayed */
     int32_t bad = 7;
     CHECK(!be->iface->tensor_set(be, id, &bad, 0, 4, &err), "set: %s", err.msg);

@@ -600,6 +600,7 @@ static herd_status cu_graph_compute(herd_backend *be, herd_graph *g, herd_error 
                       memcmp(c->rec_prev, c->rec, c->rec_len) == 0;
     if (same && c->exec) {
         CU_CHECK(err, cudaGraphLaunch(c->exec, c->stream));
+        c->n_replay++;
     } else if (same) {
         /* second run of the same graph: capture it (validated on the first run) */
         st = capture(c, g, err);
@@ -612,6 +613,7 @@ static herd_status cu_graph_compute(herd_backend *be, herd_graph *g, herd_error 
                 return st;
         } else {
             CU_CHECK(err, cudaGraphLaunch(c->exec, c->stream));
+            c->n_capture++;
         }
         c->rec_seen++;
     } else {
@@ -745,6 +747,17 @@ extern "C" herd_backend *herd_backend_cuda_init(int device, herd_error *err)
              c->prop.totalGlobalMem / 1073741824.0, c->blas.h ? "cuBLAS " : "built-in",
              c->blas.h ? lib : " (cuBLAS not found or disabled)");
     return be;
+}
+
+extern "C" bool herd_cuda_graph_stats(herd_backend *be, uint64_t *captures, uint64_t *replays)
+{
+    if (!be || be->kind != HERD_BACKEND_CUDA) {
+        *captures = *replays = 0;
+        return true;
+    }
+    *captures = CTX(be)->n_capture;
+    *replays = CTX(be)->n_replay;
+    return CTX(be)->no_graph;
 }
 
 extern "C" const char *herd_cuda_backend_info(herd_backend *be)

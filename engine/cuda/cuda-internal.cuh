@@ -67,6 +67,7 @@ typedef struct cu_ctx {
     size_t rec_len, rec_prev_len, rec_cap, rec_prev_cap;
     int rec_seen;            /* times rec_prev was run */
     cudaGraphExec_t exec;
+    uint64_t n_capture, n_replay; /* herd_cuda_graph_stats */
     herd_op_profile prof;
     cudaEvent_t ev[2];
     /* int8 activations in the scratch from the previous matmul node (q/k/v and gate/up read the

@@ -653,9 +653,15 @@ __global__ void k_deq_tile(const uint8_t *W, size_t ws, int64_t r0, int nr, int 
     int e0;
     deq8<T>(W + (size_t)(r0 + r) * ws + (size_t)ib * qt<T>::BYTES, ci, v, &e0);
     __half *d = dst + (size_t)r * K + (size_t)ib * qt<T>::BLK + e0;
+    /* one 16-byte store (e0 is a multiple of 8 and K of 32: aligned) */
+    union {
+        uint4 u;
+        __half2 h[4];
+    } pk;
 #pragma unroll
-    for (int j = 0; j < 8; j += 2)
-        *(__half2 *)(d + j) = __floats2half2_rn(v[j], v[j + 1]);
+    for (int j = 0; j < 4; j++)
+        pk.h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+    *(uint4 *)d = pk.u;
 }
 
 /* activation columns (F32, column stride xs floats; optional column map) to a packed [M][K] */

@@ -25,6 +25,10 @@ int herd_cuda_list_devices(char names[][256], int max);
 /* "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, 79.1 GiB; GEMM: cuBLAS libcublas.so.13" */
 const char *herd_cuda_backend_info(herd_backend *be);
 
+/* CUDA graph replay counters since init: graphs captured, replays (cudaGraphLaunch of a
+ * captured graph); returns whether replay is disabled (HERD_CUDA_NO_GRAPH or a failed capture). */
+bool herd_cuda_graph_stats(herd_backend *be, uint64_t *captures, uint64_t *replays);
+
 /* Test hook: decodes n values of quantized blocks on the host with the kernels' own block
  * decoder (the chunk walk of the matrix-vector and dequantization kernels); returns 0 if the type
  * has none. Lets the block layouts be checked against quant.c without a GPU. */
