@@ -160,7 +160,19 @@ else
 fi
 
 # optional (HERD_GPU_VULKAN=1): the Vulkan backend on this GPU's Vulkan driver: op tests,
-# tiny-model parity, benchmarks
+# tiny-model parity, benchmarks. A bare box may have NVIDIA's Vulkan driver library without its
+# loader manifest (VK_ERROR_INCOMPATIBLE_DRIVER): then write one pointing at the library.
+if [ "${HERD_GPU_VULKAN:-0}" = 1 ] && [ -z "${VK_ICD_FILENAMES:-}" ] &&
+   ! ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json >/dev/null 2>&1; then
+    nvlib=$(ldconfig -p 2>/dev/null | awk '/libGLX_nvidia.so.0/ {print $NF; exit}')
+    [ -z "$nvlib" ] && nvlib=$(ls /usr/lib/x86_64-linux-gnu/libGLX_nvidia.so.0 /usr/lib64/libGLX_nvidia.so.0 2>/dev/null | head -1)
+    if [ -n "$nvlib" ]; then
+        printf '{"file_format_version": "1.0.0", "ICD": {"library_path": "%s", "api_version": "1.3.0"}}\n' \
+            "$nvlib" > "$RES/nvidia_icd.json"
+        export VK_ICD_FILENAMES="$RES/nvidia_icd.json"
+        echo "=== vulkan: using NVIDIA's driver $nvlib through $VK_ICD_FILENAMES"
+    fi
+fi
 if [ "${HERD_GPU_VULKAN:-0}" = 1 ] && [ -x "$B/bin/test-vulkan-ops" ]; then
     step vulkan-ops 100 "$B/bin/test-vulkan-ops"
     step logits-hf-vulkan 60 env HERD_TEST_BACKEND=vulkan HERD_SOURCE_DIR="$ROOT" \
