@@ -708,33 +708,65 @@ __global__ void k_gemm(const T *A, int lda, const T *B, int ldb, float *C, int l
         C[(size_t)m * ldc + n] = acc;
 }
 
-/* MUL_MAT_ID prefill: stable counting sort of the columns by expert (one thread: M is one
- * batch; cursors in dynamic shared memory, E ints) */
+/* MUL_MAT_ID prefill: stable counting sort of the columns by expert. One warp takes 32 ids at a
+ * time: lanes with the same expert find each other with __match_any_sync, a column's rank among
+ * them is the count of lower lanes, the lowest lane advances the expert's cursor (shared memory,
+ * E ints). M / 32 steps instead of M dependent global read-modify-writes of one thread. */
 __global__ void k_mmid_sort(const int *ids, int M, int E, int *off, int *slot_of, int *col_of,
                             int *flag)
 {
     extern __shared__ int cur[];
-    if (threadIdx.x != 0 || blockIdx.x != 0)
+    const int lane = threadIdx.x;
+    if (blockIdx.x != 0 || lane >= 32)
         return;
-    for (int e = 0; e <= E; e++)
-        off[e] = 0;
-    for (int m = 0; m < M; m++)
-        if (ids[m] >= 0 && ids[m] < E)
-            off[ids[m] + 1]++;
-    for (int e = 0; e < E; e++)
-        off[e + 1] += off[e];
-    for (int e = 0; e < E; e++)
-        cur[e] = off[e];
-    for (int m = 0; m < M; m++) {
-        const int e = ids[m];
-        if (e < 0 || e >= E) {
-            slot_of[m] = -1;
+    for (int e = lane; e < E; e += 32)
+        cur[e] = 0;
+    __syncwarp();
+    for (int base = 0; base < M; base += 32) { /* counts */
+        const int m = base + lane;
+        int e = m < M ? ids[m] : -1;
+        const bool ok = e >= 0 && e < E;
+        if (m < M && !ok)
             atomicExch(flag, 1);
-            continue;
+        if (!ok)
+            e = -1;
+        const unsigned peers = __match_any_sync(0xffffffffu, e);
+        if (ok && lane == __ffs(peers) - 1)
+            cur[e] += __popc(peers);
+        __syncwarp();
+    }
+    if (lane == 0) { /* offsets; cursors start at them */
+        int sum = 0;
+        off[0] = 0;
+        for (int e = 0; e < E; e++) {
+            const int n = cur[e];
+            cur[e] = sum;
+            sum += n;
+            off[e + 1] = sum;
         }
-        const int s = cur[e]++;
-        slot_of[m] = s;
-        col_of[s] = m;
+    }
+    __syncwarp();
+    const unsigned below = (1u << lane) - 1u;
+    for (int base = 0; base < M; base += 32) {
+        const int m = base + lane;
+        int e = m < M ? ids[m] : -1;
+        const bool ok = e >= 0 && e < E;
+        if (!ok)
+            e = -1;
+        const unsigned peers = __match_any_sync(0xffffffffu, e);
+        if (m < M) {
+            if (ok) {
+                const int sl = cur[e] + __popc(peers & below);
+                slot_of[m] = sl;
+                col_of[sl] = m;
+            } else {
+                slot_of[m] = -1;
+            }
+        }
+        __syncwarp();
+        if (ok && lane == __ffs(peers) - 1)
+            cur[e] += __popc(peers);
+        __syncwarp();
     }
 }
 
