@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "encoder.h"
 
@@ -23,6 +24,8 @@ herd_status cli_images_load(cli_images *im, const char *mmproj, const char *cons
                             mmproj, vi->n_proj, D);
         goto out;
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < n && !st; i++) {
         float *rows;
         int n_rows;
@@ -42,6 +45,8 @@ herd_status cli_images_load(cli_images *im, const char *mmproj, const char *cons
         im->n_rows += n_rows;
         im->n++;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    im->encode_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
 out:
     herd_vision_free(v);
     return st;

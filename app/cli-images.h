@@ -9,6 +9,7 @@ typedef struct cli_images {
     int rows[16], cols[16]; /* tile grid per image */
     float *embd;            /* all images' rows, [n_rows][n_embd] */
     int n_rows;
+    double encode_ms; /* decoding + tiling + encoding, all images */
 } cli_images;
 
 /* Loads the mmproj on the model's backend, checks the pair matches, and encodes each image. */

@@ -237,6 +237,10 @@ int cli_run(int argc, char **argv)
         goto out;
     }
     fputc('\n', stdout);
+    if (stats_flag && n_images)
+        fprintf(stderr, "herd: %d image(s), %d image tokens, read and encoded in %.1f ms; time to "
+                        "first token including the images %.1f ms\n",
+                n_images, im.n_rows, im.encode_ms, im.encode_ms + st.ttft_ms);
     if (stats_flag || st.cancelled)
         fprintf(stderr,
                 "herd: prompt %d tokens (%d evaluated) in %.1f ms (%.1f tok/s), first token after "
