@@ -234,6 +234,17 @@ static int extra_cases(herd_backend *be, const char *label)
         snprintf(name, sizeof name, "mul_mat_id %s K512 N200 E8 M300", herd_type_name(mt[i]));
         oh_check(&h, herd_mul_mat_id(h.g, w, x, oh_ids(&h, 300, ids)),
                  mt[i] == HERD_TYPE_F32 ? 1e-5 : 1.2e-2, name);
+        /* a short batch: expert 0 gets 20 columns (GEMM), experts 1-7 two to four each (the
+         * int8 mat-vec on sorted columns) */
+        oh_begin(&h);
+        w = oh_weight(&h, mt[i], 3, NE(512, 200, 8), 1.0f);
+        x = oh_input(&h, HERD_TYPE_F32, 2, NE(512, 40), 1.0f, NULL);
+        for (int m = 0; m < 40; m++)
+            ids[m] = m % 2 == 0 ? 0 : 1 + (m * 5) % 7;
+        snprintf(name, sizeof name, "mul_mat_id %s K512 N200 E8 M40 (few per expert)",
+                 herd_type_name(mt[i]));
+        oh_check(&h, herd_mul_mat_id(h.g, w, x, oh_ids(&h, 40, ids)),
+                 mt[i] == HERD_TYPE_F32 ? 1e-5 : 1.2e-2, name);
         oh_begin(&h);
         w = oh_weight(&h, mt[i], 2, NE(1024, 520), 1.0f);
         x = oh_input(&h, HERD_TYPE_F32, 2, NE(1024, 129), 1.0f, NULL);

@@ -427,8 +427,10 @@ __global__ void k_mv_plain(const T *W, size_t ws, int N, int K, const float *X, 
     }
 }
 
-/* activation columns to int8 blocks of 32 (one warp per block): xq[m][K], xd[m][K/32] */
-__global__ void k_quant_x(const float *X, size_t xs, int K, int M, int8_t *xq, float *xd)
+/* activation columns to int8 blocks of 32 (one warp per block): xq[m][K], xd[m][K/32]; column m
+ * is X's column col_of[m] when a map is given */
+__global__ void k_quant_x(const float *X, size_t xs, int K, int M, const int *col_of, int8_t *xq,
+                          float *xd)
 {
     const int lane = threadIdx.x & 31;
     const int64_t blk = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
@@ -436,7 +438,7 @@ __global__ void k_quant_x(const float *X, size_t xs, int K, int M, int8_t *xq, f
     if (blk >= (int64_t)nb * M)
         return;
     const int m = (int)(blk / nb), ib = (int)(blk % nb);
-    const float v = X[(size_t)m * xs + (size_t)ib * 32 + lane];
+    const float v = X[(size_t)(col_of ? col_of[m] : m) * xs + (size_t)ib * 32 + lane];
     const float amax = warp_max(fabsf(v));
     const float d = amax / 127.0f;
     const int q = amax > 0.0f ? __float2int_rn(v / d) : 0;
@@ -1531,28 +1533,47 @@ static bool mv_kq_on(void)
     return on == 1;
 }
 
+/* MUL_MAT_ID batches: experts with <= MV_MAX_M columns through the int8 mat-vec
+ * (HERD_CUDA_MMID_MV=0: every used expert through the F16 tile GEMM) */
+static bool mmid_mv_on(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("HERD_CUDA_MMID_MV");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on == 1;
+}
+
 /* scratch of the int8 activations of M columns of K values */
 static size_t mv_q8_bytes(int64_t K, int64_t M)
 {
     return al256((size_t)(K * M)) + al256((size_t)(K / 32 * M) * 4);
 }
 
-/* matrix-vector launch for weight type wt (ids: MUL_MAT_ID decode, one grid row per column);
- * q8: scratch for the quantized activations (int8 path) */
+/* matrix-vector launch for weight type wt (ids: MUL_MAT_ID decode, one grid row per column).
+ * The int8 path quantizes X into the scratch (reused by the next matmul on the same X); with
+ * q8buf (mv_q8_bytes(K, M)) it quantizes X's columns col_map[0..M) there instead, uncached. */
 static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, int N, int K,
                              const float *X, size_t xs, int M, float *O, size_t os, const int *ids,
-                             size_t es, int E, herd_error *err)
+                             size_t es, int E, herd_error *err, const int *col_map = NULL,
+                             char *q8buf = NULL)
 {
     dim3 grid(CEIL_DIV(N, MV_WARPS), ids ? M : 1), blk(32 * MV_WARPS);
     const uint8_t *w = (const uint8_t *)W;
     cudaStream_t s = c->stream;
     int *f = c->d_flag;
     if (mv_int8(wt)) {
-        int8_t *xq = (int8_t *)c->scratch;
-        float *xd = (float *)(c->scratch + al256((size_t)K * M));
-        if (!(c->q8_src == X && c->q8_K == K && c->q8_M == M && c->q8_xs == xs)) {
-            const int64_t nthreads = (int64_t)(K / 32) * M * 32;
-            k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, xq, xd);
+        char *qb = q8buf ? q8buf : c->scratch;
+        int8_t *xq = (int8_t *)qb;
+        float *xd = (float *)(qb + al256((size_t)K * M));
+        const int64_t nthreads = (int64_t)(K / 32) * M * 32;
+        if (q8buf) {
+            k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, col_map, xq,
+                                                                  xd);
+            LAUNCH_CHECK(err);
+        } else if (!(c->q8_src == X && c->q8_K == K && c->q8_M == M && c->q8_xs == xs)) {
+            k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, NULL, xq, xd);
             LAUNCH_CHECK(err);
             c->q8_src = X;
             c->q8_K = K;
@@ -1754,6 +1775,11 @@ static herd_status op_mul_mat_id(cu_ctx *c, const herd_node *n, herd_error *err)
     float *tmp = (float *)p;
     p += al256((size_t)N * M * 4);
     __half *tile = (__half *)p;
+    if (is_quant(w->type))
+        p += al256((size_t)tile_rows(N, K) * K * 2);
+    /* experts with few columns: int8 mat-vec straight from the quantized blocks (no F16 tile of
+     * the whole expert for a handful of tokens: many experts, short prompts) */
+    char *q8 = mv_int8(w->type) ? p : NULL;
     k_mmid_sort<<<1, 32, (size_t)E * 4, c->stream>>>(ids, M, E, off, slot_of, col_of, c->d_flag);
     LAUNCH_CHECK(err);
     herd_status st = launch_pack(c, dt, xb, xs, K, M, col_of, xs_sorted, err);
@@ -1768,8 +1794,12 @@ static herd_status op_mul_mat_id(cu_ctx *c, const herd_node *n, herd_error *err)
         if (cnt <= 0)
             continue;
         const char *xe = (const char *)xs_sorted + (size_t)c0 * K * dt_size(dt);
-        st = gemm_weight(c, w->type, wb + (size_t)e * w->nb[2], w->nb[1], N, K, xe, cnt,
-                         tmp + (size_t)c0 * N, N, tile, err);
+        if (q8 && cnt <= MV_MAX_M && mmid_mv_on())
+            st = launch_mv(c, w->type, wb + (size_t)e * w->nb[2], w->nb[1], N, K, xb, xs, cnt,
+                           tmp + (size_t)c0 * N, N, NULL, 0, 0, err, col_of + c0, q8);
+        else
+            st = gemm_weight(c, w->type, wb + (size_t)e * w->nb[2], w->nb[1], N, K, xe, cnt,
+                             tmp + (size_t)c0 * N, N, tile, err);
         if (st)
             return st;
     }
@@ -2025,6 +2055,8 @@ size_t herd_cu_node_scratch(cu_ctx *c, const herd_node *n)
                    al256((size_t)K * M * dt_size(gemm_dt(w->type))) + al256((size_t)N * M * 4);
         if (is_quant(w->type))
             s += al256((size_t)tile_rows(N, K) * K * 2);
+        if (mv_int8(w->type))
+            s += mv_q8_bytes(K, MV_MAX_M);
         return s;
     }
     case HERD_OP_ATTENTION: {
