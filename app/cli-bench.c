@@ -262,8 +262,8 @@ int cli_bench(int argc, char **argv)
     int need = n_pp + n_tg + 1;
     if (sp.n_ctx < need)
         sp.n_ctx = need;
-    if (sp.n_batch == 0)
-        sp.n_batch = n_pp > 0 && n_pp < 512 ? n_pp : 512;
+    if (sp.n_batch == 0 && n_pp > 0 && n_pp < 512)
+        sp.n_batch = n_pp; /* else the session's default for the backend */
     herd_session *s = herd_session_new(m, &sp, &err);
     if (!s) {
         cli_error("%s", err.msg);

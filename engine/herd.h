@@ -71,7 +71,7 @@ herd_backend *herd_model_backend(const herd_model *m);
 
 typedef struct herd_session_params {
     int n_ctx;          /* context length (tokens); 0 = min(model maximum, 8192) */
-    int n_batch;        /* prefill micro-batch; 0 = 512 */
+    int n_batch;        /* prefill micro-batch; 0 = 512 on the CPU, 2048 on GPUs */
     herd_type kv_type;  /* HERD_TYPE_F16 (default) or HERD_TYPE_F32 */
     unsigned ablate;    /* tests only: HERD_ABLATE_* flags switch a model feature off, to show
                            that the parity tests would catch its absence */

@@ -111,7 +111,10 @@ herd_session *herd_session_new(herd_model *m, const herd_session_params *params,
     }
     s->m = m;
     s->n_ctx = n_ctx;
-    s->n_batch = params->n_batch > 0 ? params->n_batch : 512;
+    /* GPUs want big prefill batches (weights are dequantized once per batch for the GEMMs);
+     * on the CPU 512 keeps the working set in cache-friendly sizes */
+    s->n_batch = params->n_batch > 0 ? params->n_batch
+                                     : (m->be->kind == HERD_BACKEND_CPU ? 512 : 2048);
     if (s->n_batch > n_ctx)
         s->n_batch = n_ctx;
     s->kv_type = params->kv_type;
