@@ -125,6 +125,14 @@ static herd_model *load(const char *file)
     if (!m) {
         printf("FAIL load %s: %s\n", file, err.msg);
         failures++;
+    } else if (backend != HERD_BACKEND_CPU &&
+               strncmp(herd_model_get_info(m)->backend, herd_backend_kind_name(backend),
+                       strlen(herd_backend_kind_name(backend)))) {
+        /* the engine fell back to the CPU: this run would not test the requested backend */
+        printf("SKIP: the %s backend is not available here (model runs on %s)\n",
+               herd_backend_kind_name(backend), herd_model_get_info(m)->backend);
+        herd_model_free(m);
+        exit(77);
     }
     return m;
 }

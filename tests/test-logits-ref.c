@@ -55,6 +55,15 @@ static void run_model(const char *ref, const char *file, const char *dir, herd_t
         failures++;
         return;
     }
+    if (bk != HERD_BACKEND_CPU &&
+        strncmp(herd_model_get_info(m)->backend, herd_backend_kind_name(bk),
+                strlen(herd_backend_kind_name(bk)))) {
+        /* the engine fell back to the CPU: this run would not test the requested backend */
+        printf("SKIP: the %s backend is not available here (model runs on %s)\n",
+               herd_backend_kind_name(bk), herd_model_get_info(m)->backend);
+        herd_model_free(m);
+        exit(77);
+    }
     const int V = herd_model_get_info(m)->n_vocab;
     for (size_t p = 0; p < json_len(prompts); p++) {
         const json_value *pr = json_at(prompts, p);
