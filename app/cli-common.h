@@ -6,12 +6,12 @@
 #include "herd.h"
 
 typedef struct cli_model_opts {
-    const char *model;      /* -m */
-    const char *mmproj;     /* --mmproj */
-    int n_threads;          /* -t */
-    int n_ctx;              /* -c */
-    int n_batch;            /* -b */
-    herd_type kv_type;      /* --kv-type */
+    const char *model;  /* -m */
+    const char *mmproj; /* --mmproj */
+    int n_threads;      /* -t */
+    int n_ctx;          /* -c */
+    int n_batch;        /* -b */
+    herd_type kv_type;  /* --kv-type */
     herd_backend_kind backend;
     int device;
     bool profile;

@@ -71,8 +71,9 @@ int cli_embed_image(int argc, char **argv)
         return 2;
     }
     herd_error err = { 0 };
-    herd_backend_params bp = { .kind = o.backend, .device = o.device, .n_threads = o.n_threads,
-                               .profile = o.profile };
+    herd_backend_params bp = {
+        .kind = o.backend, .device = o.device, .n_threads = o.n_threads, .profile = o.profile
+    };
     char note[256];
     herd_backend *be = herd_backend_init_auto(&bp, note, sizeof note, &err);
     if (!be) {
@@ -110,9 +111,8 @@ int cli_embed_image(int argc, char **argv)
     }
     double dt = now_ms() - t0;
     if (!write_f32(out, embd, rows * (size_t)vi->n_proj) ||
-        (tiles_out &&
-         !write_f32(tiles_out, tiles.data, (size_t)tiles.n_tiles * 3 * tiles.tile_size *
-                                               tiles.tile_size))) {
+        (tiles_out && !write_f32(tiles_out, tiles.data,
+                                 (size_t)tiles.n_tiles * 3 * tiles.tile_size * tiles.tile_size))) {
         cli_error("embed-image: cannot write the output");
         goto done;
     }

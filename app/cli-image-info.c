@@ -11,12 +11,13 @@
 
 static void image_info_usage(FILE *f)
 {
-    fprintf(f, "usage: herd-cli image-info FILE [--rgb OUT.rgb] [--tiles] [--max-pixels N]\n\n"
-               "Decode a PNG or JPEG (EXIF orientation applied, transparency over white) and\n"
-               "print WIDTHxHEIGHT FORMAT.\n\n"
-               "  --rgb OUT       write the decoded pixels as raw 8-bit RGB rows\n"
-               "  --tiles         also print the Llama 4 tile plan (grid, canvas, resized size)\n"
-               "  --max-pixels N  refuse images with more than N pixels (default %u)\n",
+    fprintf(f,
+            "usage: herd-cli image-info FILE [--rgb OUT.rgb] [--tiles] [--max-pixels N]\n\n"
+            "Decode a PNG or JPEG (EXIF orientation applied, transparency over white) and\n"
+            "print WIDTHxHEIGHT FORMAT.\n\n"
+            "  --rgb OUT       write the decoded pixels as raw 8-bit RGB rows\n"
+            "  --tiles         also print the Llama 4 tile plan (grid, canvas, resized size)\n"
+            "  --max-pixels N  refuse images with more than N pixels (default %u)\n",
             HERD_IMAGE_DEFAULT_MAX_PIXELS);
 }
 

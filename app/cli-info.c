@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static void info_usage(FILE *f)
 {
     fprintf(f, "usage: herd-cli info FILE.gguf\n\n"
@@ -34,8 +33,7 @@ typedef struct checker {
     bool failed;
 } checker;
 
-__attribute__((format(printf, 2, 3)))
-static bool check_fail(checker *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static bool check_fail(checker *c, const char *fmt, ...)
 {
     if (c->failed)
         return false;
@@ -53,8 +51,8 @@ static bool need_u32(checker *c, const char *key, uint32_t lo, uint32_t hi, uint
     if (herd_gguf_find_key(c->g, key) < 0)
         return check_fail(c, "%s: missing key '%s'", herd_gguf_path(c->g), key);
     if (!herd_gguf_get_u32(c->g, key, out))
-        return check_fail(c, "%s: key '%s' is not an unsigned 32-bit integer",
-                          herd_gguf_path(c->g), key);
+        return check_fail(c, "%s: key '%s' is not an unsigned 32-bit integer", herd_gguf_path(c->g),
+                          key);
     if (*out < lo || *out > hi)
         return check_fail(c, "%s: key '%s' = %u is out of range (%u..%u)", herd_gguf_path(c->g),
                           key, *out, lo, hi);
@@ -110,7 +108,7 @@ static bool check_llama4(checker *c, int64_t n_vocab_tokens)
 {
     const char *path = herd_gguf_path(c->g);
     uint32_t n_embd, n_layer, n_head, n_head_kv, d_k, d_v, n_ff = 0, n_ff_exp = 0, n_expert,
-             n_expert_used, step, rot;
+                                                           n_expert_used, step, rot;
     int64_t n_tensors = herd_gguf_n_tensors(c->g);
     const uint32_t big = 1u << 20;
 
@@ -159,12 +157,15 @@ static bool check_llama4(checker *c, int64_t n_vocab_tokens)
     uint32_t vocab_key;
     if (herd_gguf_find_key(c->g, "llama4.vocab_size") >= 0 &&
         (!herd_gguf_get_u32(c->g, "llama4.vocab_size", &vocab_key) || vocab_key != n_vocab))
-        return check_fail(c, "%s: key 'llama4.vocab_size' disagrees with tensor "
-                          "'token_embd.weight' (%" PRId64 " rows)", path, n_vocab);
+        return check_fail(c,
+                          "%s: key 'llama4.vocab_size' disagrees with tensor "
+                          "'token_embd.weight' (%" PRId64 " rows)",
+                          path, n_vocab);
     if (n_vocab_tokens >= 0 && n_vocab_tokens != n_vocab)
-        return check_fail(c, "%s: key 'tokenizer.ggml.tokens' has %" PRId64 " entries but "
-                          "tensor 'token_embd.weight' has %" PRId64 " rows", path,
-                          n_vocab_tokens, n_vocab);
+        return check_fail(c,
+                          "%s: key 'tokenizer.ggml.tokens' has %" PRId64 " entries but "
+                          "tensor 'token_embd.weight' has %" PRId64 " rows",
+                          path, n_vocab_tokens, n_vocab);
     if (herd_gguf_find_tensor(c->g, "rope_freqs.weight") &&
         !need_tensor(c, "rope_freqs.weight", rot / 2, 1, 1))
         return false;
@@ -196,8 +197,8 @@ static bool check_llama4(checker *c, int64_t n_vocab_tokens)
     }
 #undef T
     printf("\nllama4 layout: ok (%u layers: %d dense, %d MoE; vocab %" PRId64
-           "; head dim %u; %u/%u heads)\n", n_layer, n_dense, n_moe, n_vocab, d_k, n_head,
-           n_head_kv);
+           "; head dim %u; %u/%u heads)\n",
+           n_layer, n_dense, n_moe, n_vocab, d_k, n_head, n_head_kv);
     printf("  layers:");
     for (uint32_t l = 0; l < n_layer && l < 64; l++)
         printf(" %u:%s%s", l, (l + 1) % 4 == 0 ? "NoPE+" : "RoPE+",
@@ -222,8 +223,10 @@ static bool check_clip(checker *c)
         !need_u32(c, "clip.vision.projection_dim", 1, big, &proj))
         return false;
     if (n_embd % n_head)
-        return check_fail(c, "%s: clip.vision.embedding_length %u is not a multiple of "
-                          "head_count %u", path, n_embd, n_head);
+        return check_fail(c,
+                          "%s: clip.vision.embedding_length %u is not a multiple of "
+                          "head_count %u",
+                          path, n_embd, n_head);
     if (img % patch)
         return check_fail(c, "%s: clip.vision.image_size %u is not a multiple of patch_size %u",
                           path, img, patch);
@@ -263,13 +266,15 @@ static bool check_clip(checker *c)
     const herd_gguf_tensor *fc = herd_gguf_find_tensor(c->g, "mm.model.fc.weight");
     if (!m1 || !m2 || !fc)
         return check_fail(c, "%s: missing tensor '%s'", path,
-                          !m1 ? "mm.model.mlp.1.weight" : !m2 ? "mm.model.mlp.2.weight"
-                                                              : "mm.model.fc.weight");
+                          !m1   ? "mm.model.mlp.1.weight"
+                          : !m2 ? "mm.model.mlp.2.weight"
+                                : "mm.model.fc.weight");
     if (!need_tensor(c, "mm.model.mlp.2.weight", m1->ne[1], m2->ne[1], 1) ||
         !need_tensor(c, "mm.model.fc.weight", m2->ne[1], proj, 1))
         return false;
     printf("\nclip layout: ok (%u blocks, embedding %u, %u heads, %ux%u px, patch %u, "
-           "projection %u)\n", n_layer, n_embd, n_head, img, img, patch, proj);
+           "projection %u)\n",
+           n_layer, n_embd, n_head, img, img, patch, proj);
     return true;
 }
 
@@ -334,8 +339,8 @@ static const herd_gguf_tensor *print_tensors(const herd_gguf *g)
     for (int ty = 0; ty < HERD_TYPE_COUNT; ty++) {
         if (!count[ty])
             continue;
-        printf("  %-8s %6" PRIu64 " tensors  %14" PRIu64 " bytes  (", herd_type_name(ty),
-               count[ty], bytes[ty]);
+        printf("  %-8s %6" PRIu64 " tensors  %14" PRIu64 " bytes  (", herd_type_name(ty), count[ty],
+               bytes[ty]);
         print_size(bytes[ty]);
         printf(")%s\n", herd_type_get(ty)->compute ? "" : "  [not computed by Herd's engine]");
     }
@@ -352,8 +357,7 @@ static int64_t print_vocab(const herd_gguf *g)
     herd_gguf_vtype et;
     uint64_t n = 0;
     int64_t n_tokens = -1;
-    if (herd_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n, NULL) &&
-        et == HERD_GGUF_STRING)
+    if (herd_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n, NULL) && et == HERD_GGUF_STRING)
         n_tokens = (int64_t)n;
     const char *model = NULL;
     size_t model_len = 0;
@@ -365,10 +369,8 @@ static int64_t print_vocab(const herd_gguf *g)
         printf(" (model '%.*s')", (int)(model_len > 32 ? 32 : model_len), model);
     printf("\nspecial tokens:");
     static const char *const names[][2] = {
-        { "bos", "tokenizer.ggml.bos_token_id" },
-        { "eos", "tokenizer.ggml.eos_token_id" },
-        { "pad", "tokenizer.ggml.padding_token_id" },
-        { "unk", "tokenizer.ggml.unknown_token_id" },
+        { "bos", "tokenizer.ggml.bos_token_id" },     { "eos", "tokenizer.ggml.eos_token_id" },
+        { "pad", "tokenizer.ggml.padding_token_id" }, { "unk", "tokenizer.ggml.unknown_token_id" },
         { "eot", "tokenizer.ggml.eot_token_id" },
     };
     int shown = 0;
@@ -390,7 +392,8 @@ static int64_t print_vocab(const herd_gguf *g)
 static bool check_vocab(checker *c, int64_t n_tokens)
 {
     static const char *const keys[] = {
-        "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.bos_token_id",
+        "tokenizer.ggml.eos_token_id",
         "tokenizer.ggml.padding_token_id",
     };
     if (n_tokens < 0)
@@ -400,11 +403,11 @@ static bool check_vocab(checker *c, int64_t n_tokens)
         if (herd_gguf_find_key(c->g, keys[i]) < 0)
             continue;
         if (!herd_gguf_get_u32(c->g, keys[i], &id))
-            return check_fail(c, "%s: key '%s' is not an unsigned integer",
-                              herd_gguf_path(c->g), keys[i]);
+            return check_fail(c, "%s: key '%s' is not an unsigned integer", herd_gguf_path(c->g),
+                              keys[i]);
         if (id >= n_tokens)
-            return check_fail(c, "%s: key '%s' = %u is not a token id (vocabulary of %" PRId64
-                              ")", herd_gguf_path(c->g), keys[i], id, n_tokens);
+            return check_fail(c, "%s: key '%s' = %u is not a token id (vocabulary of %" PRId64 ")",
+                              herd_gguf_path(c->g), keys[i], id, n_tokens);
     }
     return true;
 }
@@ -464,8 +467,8 @@ int cli_info(int argc, char **argv)
 
     checker c = { .g = g };
     if (bad) {
-        check_fail(&c, "%s: tensor '%s' has type %s, which Herd's engine does not compute",
-                   path, bad->name, herd_type_name(bad->type));
+        check_fail(&c, "%s: tensor '%s' has type %s, which Herd's engine does not compute", path,
+                   bad->name, herd_type_name(bad->type));
     } else if (is_llama4 && herd_gguf_n_tensors(g) == 0) {
         printf("\nllama4 vocabulary-only file (no tensors)\n");
     } else if (is_llama4) {

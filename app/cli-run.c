@@ -121,7 +121,8 @@ int cli_run(int argc, char **argv)
                 return 2;
             gp.max_tokens = (int)n;
         } else if (!strcmp(a, "--temp")) {
-            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_float(a, v, &gp.sampling.temperature))
+            if (!(v = cli_value(argc, argv, &i)) ||
+                !cli_parse_float(a, v, &gp.sampling.temperature))
                 return 2;
         } else if (!strcmp(a, "--top-p")) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_parse_float(a, v, &gp.sampling.top_p))
@@ -210,16 +211,17 @@ int cli_run(int argc, char **argv)
         herd_chat_part parts[17];
         int np = 0;
         for (int i = 0; i < n_images; i++)
-            parts[np++] = (herd_chat_part){ .type = HERD_CHAT_IMAGE, .rows = im.rows[i],
-                                            .cols = im.cols[i] };
+            parts[np++] =
+                (herd_chat_part){ .type = HERD_CHAT_IMAGE, .rows = im.rows[i], .cols = im.cols[i] };
         parts[np++] = (herd_chat_part){ .type = HERD_CHAT_TEXT, .text = text, .len = text_len };
-        herd_chat_part sys_part = { .type = HERD_CHAT_TEXT, .text = system,
+        herd_chat_part sys_part = { .type = HERD_CHAT_TEXT,
+                                    .text = system,
                                     .len = system ? strlen(system) : 0 };
         herd_chat_msg msgs[2];
         int nm = 0;
         if (system)
-            msgs[nm++] = (herd_chat_msg){ .role = HERD_CHAT_SYSTEM, .parts = &sys_part,
-                                          .n_parts = 1 };
+            msgs[nm++] =
+                (herd_chat_msg){ .role = HERD_CHAT_SYSTEM, .parts = &sys_part, .n_parts = 1 };
         msgs[nm++] = (herd_chat_msg){ .role = HERD_CHAT_USER, .parts = parts, .n_parts = np };
         if (herd_chat_render(tok, msgs, nm, true, &ids, &n_ids, &err)) {
             cli_error("%s", err.msg);
@@ -238,16 +240,17 @@ int cli_run(int argc, char **argv)
     }
     fputc('\n', stdout);
     if (stats_flag && n_images)
-        fprintf(stderr, "herd: %d image(s), %d image tokens, read and encoded in %.1f ms; time to "
-                        "first token including the images %.1f ms\n",
+        fprintf(stderr,
+                "herd: %d image(s), %d image tokens, read and encoded in %.1f ms; time to "
+                "first token including the images %.1f ms\n",
                 n_images, im.n_rows, im.encode_ms, im.encode_ms + st.ttft_ms);
     if (stats_flag || st.cancelled)
         fprintf(stderr,
                 "herd: prompt %d tokens (%d evaluated) in %.1f ms (%.1f tok/s), first token after "
                 "%.1f ms, %d tokens generated in %.1f ms (%.2f tok/s)%s\n",
                 st.n_prompt, st.n_prompt_eval, st.t_prompt_ms,
-                st.n_prompt_eval / (st.t_prompt_ms / 1e3 + 1e-9), st.ttft_ms, st.n_gen,
-                st.t_gen_ms, st.n_gen > 1 ? (st.n_gen - 1) / (st.t_gen_ms / 1e3 + 1e-9) : 0.0,
+                st.n_prompt_eval / (st.t_prompt_ms / 1e3 + 1e-9), st.ttft_ms, st.n_gen, st.t_gen_ms,
+                st.n_gen > 1 ? (st.n_gen - 1) / (st.t_gen_ms / 1e3 + 1e-9) : 0.0,
                 st.cancelled ? " (stopped)" : "");
     rc = 0;
 out:
@@ -367,10 +370,10 @@ int cli_logits(int argc, char **argv)
         herd_chat_part parts[17];
         int np = 0;
         for (int i = 0; i < n_images; i++)
-            parts[np++] = (herd_chat_part){ .type = HERD_CHAT_IMAGE, .rows = im.rows[i],
-                                            .cols = im.cols[i] };
-        parts[np++] = (herd_chat_part){ .type = HERD_CHAT_TEXT, .text = prompt,
-                                        .len = strlen(prompt) };
+            parts[np++] =
+                (herd_chat_part){ .type = HERD_CHAT_IMAGE, .rows = im.rows[i], .cols = im.cols[i] };
+        parts[np++] =
+            (herd_chat_part){ .type = HERD_CHAT_TEXT, .text = prompt, .len = strlen(prompt) };
         herd_chat_msg msg = { .role = HERD_CHAT_USER, .parts = parts, .n_parts = np };
         if (herd_chat_render(tok, &msg, 1, true, &ids, &n_ids, &err)) {
             cli_error("%s", err.msg);
@@ -393,8 +396,7 @@ int cli_logits(int argc, char **argv)
         goto out;
     }
     herd_image_rows irows = { im.embd, im.n_rows };
-    if (herd_session_eval(s, ids, n_ids, n_images ? &irows : NULL, logits, all, NULL, NULL,
-                          &err)) {
+    if (herd_session_eval(s, ids, n_ids, n_images ? &irows : NULL, logits, all, NULL, NULL, &err)) {
         cli_error("%s", err.msg);
         goto out;
     }

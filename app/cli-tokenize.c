@@ -68,7 +68,10 @@ static void print_piece(const char *p, size_t n)
         uint32_t cp;
         int k = utf8_len(s + i, n - i, &cp);
         if (k == 1 && (s[i] == '\\' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
-            fputs(s[i] == '\\' ? "\\\\" : s[i] == '\t' ? "\\t" : s[i] == '\n' ? "\\n" : "\\r",
+            fputs(s[i] == '\\'   ? "\\\\"
+                  : s[i] == '\t' ? "\\t"
+                  : s[i] == '\n' ? "\\n"
+                                 : "\\r",
                   stdout);
         } else if (k == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
             int m = k ? k : 1;

@@ -11,19 +11,19 @@
 
 typedef struct {
     herd_engine_backend_config cfg;
-    herd_model   *model;
-    GMutex        lock; /* guards session for cancel() from other threads */
+    herd_model *model;
+    GMutex lock; /* guards session for cancel() from other threads */
     herd_session *session;
-    herd_vision  *vision;    /* NULL without an mmproj */
-    GHashTable   *image_cache; /* stored image path (content-addressed) → CachedImage */
-    gint          cancelled; /* atomic: reaches load, which has no session yet */
+    herd_vision *vision;     /* NULL without an mmproj */
+    GHashTable *image_cache; /* stored image path (content-addressed) → CachedImage */
+    gint cancelled;          /* atomic: reaches load, which has no session yet */
 } EngineBackend;
 
 /* Encoded images are kept: a conversation re-sends its images every turn, and the store names
  * image files by their content hash, so a path always means the same pixels. */
 typedef struct {
     float *rows;
-    int    n_rows, grid_rows, grid_cols;
+    int n_rows, grid_rows, grid_cols;
 } CachedImage;
 
 static void cached_image_free(gpointer p)
@@ -118,7 +118,7 @@ static herd_status engine_load(void *impl, const char *model_path, const char *m
 
 typedef struct {
     const HerdBackendCallbacks *cb;
-    herd_session                 *session;
+    herd_session *session;
 } GenCtx;
 
 static bool gen_piece(const char *piece, size_t len, int32_t token, void *data)
@@ -166,8 +166,8 @@ static herd_status engine_generate(void *impl, const HerdBackendRequest *req,
             if (!c) {
                 c = g_new0(CachedImage, 1);
                 st = herd_vision_encode_file(eb->vision, t->image_paths[k], eb->cfg.max_tiles,
-                                             &c->rows, &c->n_rows, &c->grid_rows,
-                                             &c->grid_cols, err);
+                                             &c->rows, &c->n_rows, &c->grid_rows, &c->grid_cols,
+                                             err);
                 if (st) {
                     g_free(c);
                     break;
@@ -177,7 +177,8 @@ static herd_status engine_generate(void *impl, const HerdBackendRequest *req,
             img_rows = g_realloc(img_rows, (n_img_rows + (size_t)c->n_rows) * D * sizeof(float));
             memcpy(img_rows + n_img_rows * D, c->rows, (size_t)c->n_rows * D * sizeof(float));
             n_img_rows += (size_t)c->n_rows;
-            parts[p++] = (herd_chat_part){ .type = HERD_CHAT_IMAGE, .rows = c->grid_rows,
+            parts[p++] = (herd_chat_part){ .type = HERD_CHAT_IMAGE,
+                                           .rows = c->grid_rows,
                                            .cols = c->grid_cols };
         }
         parts[p].type = HERD_CHAT_TEXT;
@@ -192,8 +193,8 @@ static herd_status engine_generate(void *impl, const HerdBackendRequest *req,
     int32_t *ids = NULL;
     int n_ids = 0;
     if (st == HERD_OK)
-        st = herd_chat_render(herd_model_tokenizer(eb->model), msgs, (int)req->n_turns, true,
-                              &ids, &n_ids, err);
+        st = herd_chat_render(herd_model_tokenizer(eb->model), msgs, (int)req->n_turns, true, &ids,
+                              &n_ids, err);
     if (st == HERD_OK) {
         GenCtx g = { cb, eb->session };
         herd_gen_params gp = { 0 };

@@ -7,17 +7,18 @@
 
 typedef struct {
     herd_fake_backend_config cfg;
-    GPtrArray               *pieces; /* char* */
-    gint                     cancelled;
-    GMutex                   lock; /* guards report */
+    GPtrArray *pieces; /* char* */
+    gint cancelled;
+    GMutex lock; /* guards report */
     herd_fake_backend_report report;
 } FakeBackend;
 
 static const char *const default_script[] = {
-    "The ", "picture ", "shows ", "a ", "herd ", "of ", "llamas ", "on ", "a ", "green ",
-    "hill", ". ", "There ", "are ", "seven ", "of ", "them", ", ", "mostly ", "white",
-    ", ", "one ", "brown", ". ", "In ", "the ", "back", "ground ", "snowy ", "peaks ",
-    "rise ", "under ", "a ", "clear ", "sky", ". ", "Größe: ", "≈", "1 km ", "🦙",
+    "The ", "picture ", "shows ",  "a ",      "herd ",   "of ",    "llamas ", "on ",
+    "a ",   "green ",   "hill",    ". ",      "There ",  "are ",   "seven ",  "of ",
+    "them", ", ",       "mostly ", "white",   ", ",      "one ",   "brown",   ". ",
+    "In ",  "the ",     "back",    "ground ", "snowy ",  "peaks ", "rise ",   "under ",
+    "a ",   "clear ",   "sky",     ". ",      "Größe: ", "≈",      "1 km ",   "🦙",
 };
 
 static bool is_cancelled(FakeBackend *fb)
@@ -54,10 +55,9 @@ static herd_status fake_generate(void *impl, const HerdBackendRequest *req,
     g_atomic_int_set(&fb->cancelled, 0);
     GString *prompt = g_string_new(NULL);
     for (size_t i = 0; i < req->n_turns; i++)
-        g_string_append_printf(prompt, "%s: %s [%zu images]\n",
-                               herd_message_role_to_nick(req->turns[i].role),
-                               req->turns[i].text ? req->turns[i].text : "",
-                               req->turns[i].n_images);
+        g_string_append_printf(
+            prompt, "%s: %s [%zu images]\n", herd_message_role_to_nick(req->turns[i].role),
+            req->turns[i].text ? req->turns[i].text : "", req->turns[i].n_images);
     g_mutex_lock(&fb->lock);
     fb->report.n_generates++;
     fb->report.last_n_turns = req->n_turns;
@@ -71,7 +71,8 @@ static herd_status fake_generate(void *impl, const HerdBackendRequest *req,
         done = MIN(done + 32, total);
         if (fb->cfg.prompt_batch_delay_us)
             g_usleep(fb->cfg.prompt_batch_delay_us);
-        if (is_cancelled(fb) || (cb->prompt_progress && !cb->prompt_progress(done, total, cb->user)))
+        if (is_cancelled(fb) ||
+            (cb->prompt_progress && !cb->prompt_progress(done, total, cb->user)))
             return herd_error_set(err, HERD_ERR_ABORTED, "generation cancelled");
     }
     gint64 t1 = g_get_monotonic_time();

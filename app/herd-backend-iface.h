@@ -21,24 +21,24 @@
 G_BEGIN_DECLS
 
 typedef struct HerdBackendTurn {
-    HerdMessageRole    role;
-    const char        *text;
+    HerdMessageRole role;
+    const char *text;
     const char *const *image_paths; /* n_images stored image files, in order */
-    size_t             n_images;
+    size_t n_images;
 } HerdBackendTurn;
 
 typedef struct HerdBackendSampling {
-    float    temperature; /* 0 = greedy */
-    float    top_p;       /* 1 = off */
-    int      top_k;       /* 0 = off */
+    float temperature; /* 0 = greedy */
+    float top_p;       /* 1 = off */
+    int top_k;         /* 0 = off */
     uint64_t seed;
-    int      max_tokens;  /* 0 = until end of turn or context */
+    int max_tokens; /* 0 = until end of turn or context */
 } HerdBackendSampling;
 
 typedef struct HerdBackendRequest {
     const HerdBackendTurn *turns; /* the conversation so far, oldest first */
-    size_t                 n_turns;
-    HerdBackendSampling    sampling;
+    size_t n_turns;
+    HerdBackendSampling sampling;
 } HerdBackendRequest;
 
 typedef struct HerdBackendCallbacks {
@@ -51,8 +51,8 @@ typedef struct HerdBackendCallbacks {
 } HerdBackendCallbacks;
 
 typedef struct HerdBackendStats {
-    int    n_prompt_tokens;
-    int    n_gen_tokens;
+    int n_prompt_tokens;
+    int n_gen_tokens;
     double prompt_ms; /* prefill time */
     double gen_ms;    /* decode time */
 } HerdBackendStats;
@@ -60,8 +60,7 @@ typedef struct HerdBackendStats {
 typedef struct HerdBackendVTable {
     const char *name;
     herd_status (*load)(void *impl, const char *model_path, const char *mmproj_path,
-                        bool (*progress)(float fraction, void *user), void *user,
-                        herd_error *err);
+                        bool (*progress)(float fraction, void *user), void *user, herd_error *err);
     herd_status (*generate)(void *impl, const HerdBackendRequest *req,
                             const HerdBackendCallbacks *cb, HerdBackendStats *stats,
                             herd_error *err);
@@ -71,7 +70,7 @@ typedef struct HerdBackendVTable {
 
 typedef struct HerdBackend {
     const HerdBackendVTable *vt;
-    void                    *impl;
+    void *impl;
 } HerdBackend;
 
 G_END_DECLS

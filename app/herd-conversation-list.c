@@ -6,16 +6,23 @@
 /* ---- HerdConversationInfo ---- */
 
 struct _HerdConversationInfo {
-    GObject  parent_instance;
-    gint64   id;
-    char    *title;
-    gint64   updated;
+    GObject parent_instance;
+    gint64 id;
+    char *title;
+    gint64 updated;
     gboolean pinned;
-    char    *model_name;
+    char *model_name;
 };
 
-enum { INFO_PROP_0, INFO_PROP_ID, INFO_PROP_TITLE, INFO_PROP_UPDATED, INFO_PROP_PINNED,
-       INFO_PROP_MODEL_NAME, INFO_N_PROPS };
+enum {
+    INFO_PROP_0,
+    INFO_PROP_ID,
+    INFO_PROP_TITLE,
+    INFO_PROP_UPDATED,
+    INFO_PROP_PINNED,
+    INFO_PROP_MODEL_NAME,
+    INFO_N_PROPS
+};
 static GParamSpec *info_props[INFO_N_PROPS];
 
 G_DEFINE_TYPE(HerdConversationInfo, herd_conversation_info, G_TYPE_OBJECT)
@@ -33,12 +40,23 @@ static void herd_conversation_info_get_property(GObject *object, guint prop_id, 
 {
     HerdConversationInfo *self = HERD_CONVERSATION_INFO(object);
     switch (prop_id) {
-    case INFO_PROP_ID: g_value_set_int64(value, self->id); break;
-    case INFO_PROP_TITLE: g_value_set_string(value, self->title); break;
-    case INFO_PROP_UPDATED: g_value_set_int64(value, self->updated); break;
-    case INFO_PROP_PINNED: g_value_set_boolean(value, self->pinned); break;
-    case INFO_PROP_MODEL_NAME: g_value_set_string(value, self->model_name); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    case INFO_PROP_ID:
+        g_value_set_int64(value, self->id);
+        break;
+    case INFO_PROP_TITLE:
+        g_value_set_string(value, self->title);
+        break;
+    case INFO_PROP_UPDATED:
+        g_value_set_int64(value, self->updated);
+        break;
+    case INFO_PROP_PINNED:
+        g_value_set_boolean(value, self->pinned);
+        break;
+    case INFO_PROP_MODEL_NAME:
+        g_value_set_string(value, self->model_name);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     }
 }
 
@@ -50,8 +68,7 @@ static void herd_conversation_info_class_init(HerdConversationInfoClass *klass)
     const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
     info_props[INFO_PROP_ID] = g_param_spec_int64("id", NULL, NULL, 0, G_MAXINT64, 0, ro);
     info_props[INFO_PROP_TITLE] = g_param_spec_string("title", NULL, NULL, "", ro);
-    info_props[INFO_PROP_UPDATED] = g_param_spec_int64("updated", NULL, NULL, 0, G_MAXINT64, 0,
-                                                       ro);
+    info_props[INFO_PROP_UPDATED] = g_param_spec_int64("updated", NULL, NULL, 0, G_MAXINT64, 0, ro);
     info_props[INFO_PROP_PINNED] = g_param_spec_boolean("pinned", NULL, NULL, FALSE, ro);
     info_props[INFO_PROP_MODEL_NAME] = g_param_spec_string("model-name", NULL, NULL, NULL, ro);
     g_object_class_install_properties(oc, INFO_N_PROPS, info_props);
@@ -105,9 +122,9 @@ const char *herd_conversation_info_get_model_name(HerdConversationInfo *self)
 /* ---- HerdConversationList ---- */
 
 struct _HerdConversationList {
-    GObject    parent_instance;
+    GObject parent_instance;
     HerdStore *store;
-    char      *search;
+    char *search;
     GPtrArray *items; /* HerdConversationInfo* */
 };
 
@@ -156,19 +173,27 @@ static void herd_conversation_list_get_property(GObject *object, guint prop_id, 
 {
     HerdConversationList *self = HERD_CONVERSATION_LIST(object);
     switch (prop_id) {
-    case LIST_PROP_SEARCH: g_value_set_string(value, self->search); break;
-    case LIST_PROP_N_ITEMS: g_value_set_uint(value, self->items->len); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    case LIST_PROP_SEARCH:
+        g_value_set_string(value, self->search);
+        break;
+    case LIST_PROP_N_ITEMS:
+        g_value_set_uint(value, self->items->len);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     }
 }
 
-static void herd_conversation_list_set_property(GObject *object, guint prop_id,
-                                                const GValue *value, GParamSpec *pspec)
+static void herd_conversation_list_set_property(GObject *object, guint prop_id, const GValue *value,
+                                                GParamSpec *pspec)
 {
     HerdConversationList *self = HERD_CONVERSATION_LIST(object);
     switch (prop_id) {
-    case LIST_PROP_SEARCH: herd_conversation_list_set_search(self, g_value_get_string(value)); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    case LIST_PROP_SEARCH:
+        herd_conversation_list_set_search(self, g_value_get_string(value));
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     }
 }
 

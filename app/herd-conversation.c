@@ -4,14 +4,14 @@
 #include "herd-conversation.h"
 
 struct _HerdConversation {
-    GObject    parent_instance;
+    GObject parent_instance;
     HerdStore *store;
-    gint64     id;
-    char      *title;
-    char      *model_name;
-    gint64     created;
-    gint64     updated;
-    gboolean   pinned;
+    gint64 id;
+    char *title;
+    char *model_name;
+    gint64 created;
+    gint64 updated;
+    gboolean pinned;
     GPtrArray *messages; /* HerdMessage* */
 };
 
@@ -72,14 +72,29 @@ static void herd_conversation_get_property(GObject *object, guint prop_id, GValu
 {
     HerdConversation *self = HERD_CONVERSATION(object);
     switch (prop_id) {
-    case PROP_ID: g_value_set_int64(value, self->id); break;
-    case PROP_TITLE: g_value_set_string(value, self->title); break;
-    case PROP_PINNED: g_value_set_boolean(value, self->pinned); break;
-    case PROP_MODEL_NAME: g_value_set_string(value, self->model_name); break;
-    case PROP_CREATED: g_value_set_int64(value, self->created); break;
-    case PROP_UPDATED: g_value_set_int64(value, self->updated); break;
-    case PROP_N_ITEMS: g_value_set_uint(value, self->messages->len); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    case PROP_ID:
+        g_value_set_int64(value, self->id);
+        break;
+    case PROP_TITLE:
+        g_value_set_string(value, self->title);
+        break;
+    case PROP_PINNED:
+        g_value_set_boolean(value, self->pinned);
+        break;
+    case PROP_MODEL_NAME:
+        g_value_set_string(value, self->model_name);
+        break;
+    case PROP_CREATED:
+        g_value_set_int64(value, self->created);
+        break;
+    case PROP_UPDATED:
+        g_value_set_int64(value, self->updated);
+        break;
+    case PROP_N_ITEMS:
+        g_value_set_uint(value, self->messages->len);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     }
 }
 
@@ -258,8 +273,7 @@ HerdMessage *herd_conversation_add_message(HerdConversation *self, HerdMessageRo
         return NULL;
     for (guint i = 0; i < n_images; i++) {
         if (!herd_store_add_image_file(self->store, id, (gint)i, images[i].path, images[i].name,
-                                       images[i].width, images[i].height, images[i].mime,
-                                       error)) {
+                                       images[i].width, images[i].height, images[i].mime, error)) {
             /* Keep the store and the model equal: the message goes if an image can't be kept. */
             herd_store_delete_message(self->store, id, NULL);
             return NULL;

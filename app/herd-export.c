@@ -11,11 +11,11 @@
 #include <md4c-html.h>
 #include <string.h>
 
-G_DEFINE_QUARK(herd-export-error-quark, herd_export_error)
+G_DEFINE_QUARK(herd - export - error - quark, herd_export_error)
 
 typedef struct {
     HerdStoreConversation *conv;
-    GPtrArray             *messages; /* HerdStoreMessage* */
+    GPtrArray *messages; /* HerdStoreMessage* */
 } Loaded;
 
 static void loaded_clear(Loaded *l)
@@ -69,9 +69,12 @@ static gboolean parse_iso8601(const char *s, gint64 *out)
 static const char *role_title(HerdMessageRole role)
 {
     switch (role) {
-    case HERD_MESSAGE_ROLE_SYSTEM: return "System";
-    case HERD_MESSAGE_ROLE_USER: return "User";
-    case HERD_MESSAGE_ROLE_ASSISTANT: return "Assistant";
+    case HERD_MESSAGE_ROLE_SYSTEM:
+        return "System";
+    case HERD_MESSAGE_ROLE_USER:
+        return "User";
+    case HERD_MESSAGE_ROLE_ASSISTANT:
+        return "Assistant";
     }
     return "User";
 }
@@ -80,9 +83,9 @@ static char *stats_line(const HerdStoreMessage *m)
 {
     if (m->stats.n_gen_tokens <= 0)
         return NULL;
-    return g_strdup_printf("%d prompt tokens · %d tokens · %.1f tokens/s · first token after %.0f ms",
-                           m->stats.n_prompt_tokens, m->stats.n_gen_tokens, m->stats.tokens_per_s,
-                           m->stats.ttft_ms);
+    return g_strdup_printf(
+        "%d prompt tokens · %d tokens · %.1f tokens/s · first token after %.0f ms",
+        m->stats.n_prompt_tokens, m->stats.n_gen_tokens, m->stats.tokens_per_s, m->stats.ttft_ms);
 }
 
 char *herd_export_filename(const char *title, const char *ext)
@@ -93,7 +96,8 @@ char *herd_export_filename(const char *title, const char *ext)
         gunichar c = g_utf8_get_char_validated(p, -1);
         if (c == (gunichar)-1 || c == (gunichar)-2)
             break;
-        if (c == '/' || c == '\\' || g_unichar_iscntrl(c) || (s->len == 0 && (c == '.' || c == ' ')))
+        if (c == '/' || c == '\\' || g_unichar_iscntrl(c) ||
+            (s->len == 0 && (c == '.' || c == ' ')))
             continue;
         g_string_append_unichar(s, c == ':' ? '-' : c);
     }
@@ -233,7 +237,8 @@ static HerdJson *build_json(const Loaded *l, GError **error)
         HerdJson *o = herd_json_new_object();
         herd_json_object_set(o, "role", herd_json_new_string(herd_message_role_to_nick(m->role)));
         herd_json_object_set(o, "text", herd_json_new_string(m->text));
-        herd_json_object_set(o, "state", herd_json_new_string(herd_message_state_to_nick(m->state)));
+        herd_json_object_set(o, "state",
+                             herd_json_new_string(herd_message_state_to_nick(m->state)));
         herd_json_object_set(o, "created", json_time((m->created)));
         herd_json_object_set(o, "model", herd_json_new_string(m->model));
         herd_json_object_set(o, "error", herd_json_new_string(m->error_text));
@@ -300,13 +305,13 @@ gboolean herd_export_json_file(HerdStore *store, gint64 conversation_id, const c
 
 typedef struct {
     HerdStoreMessage msg;
-    GPtrArray       *images; /* ImportImage* */
+    GPtrArray *images; /* ImportImage* */
 } ImportMessage;
 
 typedef struct {
     GBytes *data;
-    char   *name, *mime;
-    gint    width, height;
+    char *name, *mime;
+    gint width, height;
 } ImportImage;
 
 static void import_image_free(ImportImage *ii)
@@ -444,8 +449,9 @@ static ImportMessage *parse_message(const HerdJson *o, guint index, GError **err
         ImportImage *ii = g_new0(ImportImage, 1);
         ii->data = bytes;
         g_ptr_array_add(im->images, ii);
-        if (!opt_string(io, "name", &ii->name, error) || !opt_string(io, "mime", &ii->mime, error) ||
-            !opt_int(io, "width", &ii->width, error) || !opt_int(io, "height", &ii->height, error))
+        if (!opt_string(io, "name", &ii->name, error) ||
+            !opt_string(io, "mime", &ii->mime, error) || !opt_int(io, "width", &ii->width, error) ||
+            !opt_int(io, "height", &ii->height, error))
             goto fail;
     }
     return im;
@@ -467,7 +473,8 @@ gint64 herd_import_json(HerdStore *store, const char *json, gssize len, GError *
     const char *schema = herd_json_get_string(herd_json_object_get(root, "schema"), NULL);
     if (g_strcmp0(schema, HERD_EXPORT_JSON_SCHEMA) != 0)
         return bad(error, "schema is \"%s\", expected \"%s\"", schema ? schema : "(none)",
-                   HERD_EXPORT_JSON_SCHEMA), 0;
+                   HERD_EXPORT_JSON_SCHEMA),
+               0;
     const HerdJson *c = herd_json_object_get(root, "conversation");
     const HerdJson *msgs = herd_json_object_get(root, "messages");
     if (herd_json_get_type(c) != HERD_JSON_OBJECT || herd_json_get_type(msgs) != HERD_JSON_ARRAY)
@@ -478,7 +485,8 @@ gint64 herd_import_json(HerdStore *store, const char *json, gssize len, GError *
     g_autoptr(GPtrArray) parsed =
         g_ptr_array_new_with_free_func((GDestroyNotify)import_message_free);
     gint64 id = 0;
-    if (!opt_string(c, "title", &conv.title, error) || !req_time(c, "created", &conv.created, error) ||
+    if (!opt_string(c, "title", &conv.title, error) ||
+        !req_time(c, "created", &conv.created, error) ||
         !req_time(c, "updated", &conv.updated, error) ||
         !opt_string(c, "model_name", &conv.model_name, error) ||
         !opt_string(c, "model_path", &conv.model_path, error) ||
@@ -616,15 +624,18 @@ char *herd_export_html(HerdStore *store, gint64 conversation_id, GError **error)
         return NULL;
     }
     const char *title = l.conv->title[0] ? l.conv->title : "Conversation";
-    GString *h = g_string_new("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n"
-                              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n"
-                              "<meta name=\"generator\" content=\"Herd " HERD_VERSION "\" />\n<title>");
+    GString *h =
+        g_string_new("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n"
+                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n"
+                     "<meta name=\"generator\" content=\"Herd " HERD_VERSION "\" />\n<title>");
     append_escaped(h, title);
-    g_string_append_printf(h, "</title>\n<style>%s</style>\n</head>\n<body>\n<header>\n<h1>", html_css);
+    g_string_append_printf(h, "</title>\n<style>%s</style>\n</head>\n<body>\n<header>\n<h1>",
+                           html_css);
     append_escaped(h, title);
     g_autofree char *created = iso8601(l.conv->created);
-    g_string_append_printf(h, "</h1>\n<p class=\"meta\">Started <time datetime=\"%s\">%.10s %.5s UTC</time>",
-                           created, created, created + 11);
+    g_string_append_printf(
+        h, "</h1>\n<p class=\"meta\">Started <time datetime=\"%s\">%.10s %.5s UTC</time>", created,
+        created, created + 11);
     if (l.conv->model_name) {
         g_string_append(h, " · model ");
         append_escaped(h, l.conv->model_name);

@@ -34,24 +34,23 @@ typedef enum {
  * "<stem>_files/" beside it (stem = path's basename without ".md"), linked relatively. */
 gboolean herd_export_markdown_file(HerdStore *store, gint64 conversation_id, const char *path,
                                    GError **error);
-char    *herd_export_json         (HerdStore *store, gint64 conversation_id, GError **error);
-gboolean herd_export_json_file    (HerdStore *store, gint64 conversation_id, const char *path,
-                                   GError **error);
+char *herd_export_json(HerdStore *store, gint64 conversation_id, GError **error);
+gboolean herd_export_json_file(HerdStore *store, gint64 conversation_id, const char *path,
+                               GError **error);
 /* One HTML5 file (XHTML-style syntax, so it is also well-formed XML): CSS inline, images as
  * data: URIs, message Markdown rendered by md4c with raw HTML disabled. */
-char    *herd_export_html         (HerdStore *store, gint64 conversation_id, GError **error);
-gboolean herd_export_html_file    (HerdStore *store, gint64 conversation_id, const char *path,
-                                   GError **error);
+char *herd_export_html(HerdStore *store, gint64 conversation_id, GError **error);
+gboolean herd_export_html_file(HerdStore *store, gint64 conversation_id, const char *path,
+                               GError **error);
 
 /* Creates a new conversation from a herd-conversation/1 document (images are stored like
  * attachments; a sha256 that does not match the data is an error). Nothing is written unless
  * the whole document is valid. Returns the new conversation id, 0 on error. */
-gint64   herd_import_json         (HerdStore *store, const char *json, gssize len,
-                                   GError **error);
-gint64   herd_import_json_file    (HerdStore *store, const char *path, GError **error);
+gint64 herd_import_json(HerdStore *store, const char *json, gssize len, GError **error);
+gint64 herd_import_json_file(HerdStore *store, const char *path, GError **error);
 
 /* A file name from a title: no '/', no leading dot, control characters dropped, at most 80
  * characters, "conversation" when empty; ext (without the dot) appended. */
-char    *herd_export_filename     (const char *title, const char *ext);
+char *herd_export_filename(const char *title, const char *ext);
 
 G_END_DECLS

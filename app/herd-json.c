@@ -8,14 +8,14 @@
 
 struct _HerdJson {
     HerdJsonType type;
-    gboolean     boolean;
-    double       number;
-    char        *string;
-    GPtrArray   *items; /* array: HerdJson*; object: values, parallel to keys */
-    GPtrArray   *keys;  /* object only: char* */
+    gboolean boolean;
+    double number;
+    char *string;
+    GPtrArray *items; /* array: HerdJson*; object: values, parallel to keys */
+    GPtrArray *keys;  /* object only: char* */
 };
 
-G_DEFINE_QUARK(herd-json-error-quark, herd_json_error)
+G_DEFINE_QUARK(herd - json - error - quark, herd_json_error)
 
 static HerdJson *node_new(HerdJsonType type)
 {
@@ -168,13 +168,13 @@ gboolean herd_json_get_bool(const HerdJson *node, gboolean fallback)
 
 typedef struct {
     const char *p, *end, *start;
-    GError    **error;
+    GError **error;
 } Parser;
 
 static gboolean fail(Parser *ps, const char *what)
 {
-    g_set_error(ps->error, HERD_JSON_ERROR, HERD_JSON_ERROR_PARSE, "JSON: %s at byte %" G_GSIZE_FORMAT,
-                what, (gsize)(ps->p - ps->start));
+    g_set_error(ps->error, HERD_JSON_ERROR, HERD_JSON_ERROR_PARSE,
+                "JSON: %s at byte %" G_GSIZE_FORMAT, what, (gsize)(ps->p - ps->start));
     return FALSE;
 }
 
@@ -227,14 +227,30 @@ static char *parse_string(Parser *ps)
         char e = ps->p[1];
         ps->p += 2;
         switch (e) {
-        case '"': g_string_append_c(s, '"'); break;
-        case '\\': g_string_append_c(s, '\\'); break;
-        case '/': g_string_append_c(s, '/'); break;
-        case 'b': g_string_append_c(s, '\b'); break;
-        case 'f': g_string_append_c(s, '\f'); break;
-        case 'n': g_string_append_c(s, '\n'); break;
-        case 'r': g_string_append_c(s, '\r'); break;
-        case 't': g_string_append_c(s, '\t'); break;
+        case '"':
+            g_string_append_c(s, '"');
+            break;
+        case '\\':
+            g_string_append_c(s, '\\');
+            break;
+        case '/':
+            g_string_append_c(s, '/');
+            break;
+        case 'b':
+            g_string_append_c(s, '\b');
+            break;
+        case 'f':
+            g_string_append_c(s, '\f');
+            break;
+        case 'n':
+            g_string_append_c(s, '\n');
+            break;
+        case 'r':
+            g_string_append_c(s, '\r');
+            break;
+        case 't':
+            g_string_append_c(s, '\t');
+            break;
         case 'u': {
             int cp = ps->end - ps->p >= 4 ? hex4(ps->p) : -1;
             if (cp < 0) {
@@ -243,7 +259,9 @@ static char *parse_string(Parser *ps)
             }
             ps->p += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                int lo = ps->end - ps->p >= 6 && ps->p[0] == '\\' && ps->p[1] == 'u' ? hex4(ps->p + 2) : -1;
+                int lo = ps->end - ps->p >= 6 && ps->p[0] == '\\' && ps->p[1] == 'u'
+                             ? hex4(ps->p + 2)
+                             : -1;
                 if (lo < 0xDC00 || lo > 0xDFFF) {
                     fail(ps, "unpaired surrogate");
                     goto bad;
@@ -446,11 +464,21 @@ void herd_json_write_string(GString *out, const char *s)
     g_string_append_c(out, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': g_string_append(out, "\\\""); break;
-        case '\\': g_string_append(out, "\\\\"); break;
-        case '\n': g_string_append(out, "\\n"); break;
-        case '\r': g_string_append(out, "\\r"); break;
-        case '\t': g_string_append(out, "\\t"); break;
+        case '"':
+            g_string_append(out, "\\\"");
+            break;
+        case '\\':
+            g_string_append(out, "\\\\");
+            break;
+        case '\n':
+            g_string_append(out, "\\n");
+            break;
+        case '\r':
+            g_string_append(out, "\\r");
+            break;
+        case '\t':
+            g_string_append(out, "\\t");
+            break;
         default:
             if (*p < 0x20)
                 g_string_append_printf(out, "\\u%04x", *p);
@@ -487,10 +515,18 @@ static void indent(GString *out, gboolean pretty, int level)
 static void write_node(const HerdJson *n, GString *out, gboolean pretty, int level)
 {
     switch (n->type) {
-    case HERD_JSON_NULL: g_string_append(out, "null"); break;
-    case HERD_JSON_BOOL: g_string_append(out, n->boolean ? "true" : "false"); break;
-    case HERD_JSON_NUMBER: write_number(out, n->number); break;
-    case HERD_JSON_STRING: herd_json_write_string(out, n->string); break;
+    case HERD_JSON_NULL:
+        g_string_append(out, "null");
+        break;
+    case HERD_JSON_BOOL:
+        g_string_append(out, n->boolean ? "true" : "false");
+        break;
+    case HERD_JSON_NUMBER:
+        write_number(out, n->number);
+        break;
+    case HERD_JSON_STRING:
+        herd_json_write_string(out, n->string);
+        break;
     case HERD_JSON_ARRAY:
     case HERD_JSON_OBJECT: {
         gboolean obj = n->type == HERD_JSON_OBJECT;

@@ -16,17 +16,17 @@ static gboolean set_str(char **slot, const char *value)
 }
 
 struct _HerdMessage {
-    GObject          parent_instance;
-    gint64           id;
-    HerdMessageRole  role;
-    GString         *text;
+    GObject parent_instance;
+    gint64 id;
+    HerdMessageRole role;
+    GString *text;
     HerdMessageState state;
-    gint64           created;
-    char            *model;
-    char            *error_text;
-    char            *sampling_json;
+    gint64 created;
+    char *model;
+    char *error_text;
+    char *sampling_json;
     HerdMessageStats stats;
-    GPtrArray       *images; /* HerdMessageImage* */
+    GPtrArray *images; /* HerdMessageImage* */
 };
 
 enum {
@@ -90,19 +90,44 @@ static void herd_message_get_property(GObject *object, guint prop_id, GValue *va
 {
     HerdMessage *self = HERD_MESSAGE(object);
     switch (prop_id) {
-    case PROP_ID: g_value_set_int64(value, self->id); break;
-    case PROP_ROLE: g_value_set_enum(value, self->role); break;
-    case PROP_TEXT: g_value_set_string(value, self->text->str); break;
-    case PROP_STATE: g_value_set_enum(value, self->state); break;
-    case PROP_CREATED: g_value_set_int64(value, self->created); break;
-    case PROP_MODEL: g_value_set_string(value, self->model); break;
-    case PROP_ERROR_TEXT: g_value_set_string(value, self->error_text); break;
-    case PROP_N_PROMPT_TOKENS: g_value_set_int(value, self->stats.n_prompt_tokens); break;
-    case PROP_N_GEN_TOKENS: g_value_set_int(value, self->stats.n_gen_tokens); break;
-    case PROP_TTFT_MS: g_value_set_double(value, self->stats.ttft_ms); break;
-    case PROP_TOKENS_PER_S: g_value_set_double(value, self->stats.tokens_per_s); break;
-    case PROP_N_IMAGES: g_value_set_uint(value, self->images->len); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    case PROP_ID:
+        g_value_set_int64(value, self->id);
+        break;
+    case PROP_ROLE:
+        g_value_set_enum(value, self->role);
+        break;
+    case PROP_TEXT:
+        g_value_set_string(value, self->text->str);
+        break;
+    case PROP_STATE:
+        g_value_set_enum(value, self->state);
+        break;
+    case PROP_CREATED:
+        g_value_set_int64(value, self->created);
+        break;
+    case PROP_MODEL:
+        g_value_set_string(value, self->model);
+        break;
+    case PROP_ERROR_TEXT:
+        g_value_set_string(value, self->error_text);
+        break;
+    case PROP_N_PROMPT_TOKENS:
+        g_value_set_int(value, self->stats.n_prompt_tokens);
+        break;
+    case PROP_N_GEN_TOKENS:
+        g_value_set_int(value, self->stats.n_gen_tokens);
+        break;
+    case PROP_TTFT_MS:
+        g_value_set_double(value, self->stats.ttft_ms);
+        break;
+    case PROP_TOKENS_PER_S:
+        g_value_set_double(value, self->stats.tokens_per_s);
+        break;
+    case PROP_N_IMAGES:
+        g_value_set_uint(value, self->images->len);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     }
 }
 
@@ -111,14 +136,29 @@ static void herd_message_set_property(GObject *object, guint prop_id, const GVal
 {
     HerdMessage *self = HERD_MESSAGE(object);
     switch (prop_id) {
-    case PROP_ID: self->id = g_value_get_int64(value); break;
-    case PROP_ROLE: self->role = g_value_get_enum(value); break;
-    case PROP_TEXT: herd_message_set_text(self, g_value_get_string(value)); break;
-    case PROP_STATE: herd_message_set_state(self, g_value_get_enum(value)); break;
-    case PROP_CREATED: self->created = g_value_get_int64(value); break;
-    case PROP_MODEL: herd_message_set_model(self, g_value_get_string(value)); break;
-    case PROP_ERROR_TEXT: herd_message_set_error_text(self, g_value_get_string(value)); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    case PROP_ID:
+        self->id = g_value_get_int64(value);
+        break;
+    case PROP_ROLE:
+        self->role = g_value_get_enum(value);
+        break;
+    case PROP_TEXT:
+        herd_message_set_text(self, g_value_get_string(value));
+        break;
+    case PROP_STATE:
+        herd_message_set_state(self, g_value_get_enum(value));
+        break;
+    case PROP_CREATED:
+        self->created = g_value_get_int64(value);
+        break;
+    case PROP_MODEL:
+        herd_message_set_model(self, g_value_get_string(value));
+        break;
+    case PROP_ERROR_TEXT:
+        herd_message_set_error_text(self, g_value_get_string(value));
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     }
 }
 
@@ -132,23 +172,23 @@ static void herd_message_class_init(HerdMessageClass *klass)
     const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
     const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
     const GParamFlags co = G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS;
-    props[PROP_ID] = g_param_spec_int64("id", NULL, NULL, 0, G_MAXINT64, 0,
-                                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY |
-                                            G_PARAM_STATIC_STRINGS);
-    props[PROP_ROLE] = g_param_spec_enum("role", NULL, NULL, HERD_TYPE_MESSAGE_ROLE,
-                                         HERD_MESSAGE_ROLE_USER, co);
+    props[PROP_ID] =
+        g_param_spec_int64("id", NULL, NULL, 0, G_MAXINT64, 0,
+                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+    props[PROP_ROLE] =
+        g_param_spec_enum("role", NULL, NULL, HERD_TYPE_MESSAGE_ROLE, HERD_MESSAGE_ROLE_USER, co);
     props[PROP_TEXT] = g_param_spec_string("text", NULL, NULL, "", rw);
     props[PROP_STATE] = g_param_spec_enum("state", NULL, NULL, HERD_TYPE_MESSAGE_STATE,
                                           HERD_MESSAGE_STATE_COMPLETE, rw);
     props[PROP_CREATED] = g_param_spec_int64("created", NULL, NULL, 0, G_MAXINT64, 0, co);
     props[PROP_MODEL] = g_param_spec_string("model", NULL, NULL, NULL, rw);
     props[PROP_ERROR_TEXT] = g_param_spec_string("error-text", NULL, NULL, NULL, rw);
-    props[PROP_N_PROMPT_TOKENS] = g_param_spec_int("n-prompt-tokens", NULL, NULL, 0, G_MAXINT, 0,
-                                                   ro);
+    props[PROP_N_PROMPT_TOKENS] =
+        g_param_spec_int("n-prompt-tokens", NULL, NULL, 0, G_MAXINT, 0, ro);
     props[PROP_N_GEN_TOKENS] = g_param_spec_int("n-gen-tokens", NULL, NULL, 0, G_MAXINT, 0, ro);
     props[PROP_TTFT_MS] = g_param_spec_double("ttft-ms", NULL, NULL, 0, G_MAXDOUBLE, 0, ro);
-    props[PROP_TOKENS_PER_S] = g_param_spec_double("tokens-per-s", NULL, NULL, 0, G_MAXDOUBLE, 0,
-                                                   ro);
+    props[PROP_TOKENS_PER_S] =
+        g_param_spec_double("tokens-per-s", NULL, NULL, 0, G_MAXDOUBLE, 0, ro);
     props[PROP_N_IMAGES] = g_param_spec_uint("n-images", NULL, NULL, 0, G_MAXUINT, 0, ro);
     g_object_class_install_properties(oc, N_PROPS, props);
 }
@@ -167,8 +207,8 @@ HerdMessage *herd_message_new(HerdMessageRole role, const char *text)
 
 HerdMessage *herd_message_new_from_record(const HerdStoreMessage *rec)
 {
-    HerdMessage *self = g_object_new(HERD_TYPE_MESSAGE, "role", rec->role, "created",
-                                     rec->created, NULL);
+    HerdMessage *self =
+        g_object_new(HERD_TYPE_MESSAGE, "role", rec->role, "created", rec->created, NULL);
     self->id = rec->id;
     g_string_assign(self->text, rec->text ? rec->text : "");
     self->state = rec->state;
@@ -178,8 +218,8 @@ HerdMessage *herd_message_new_from_record(const HerdStoreMessage *rec)
     self->stats = rec->stats;
     for (guint i = 0; rec->images && i < rec->images->len; i++) {
         const HerdStoreImage *si = rec->images->pdata[i];
-        HerdMessageImage img = { si->path, si->original_name, si->mime, si->width, si->height,
-                                 si->size };
+        HerdMessageImage img = { si->path,  si->original_name, si->mime,
+                                 si->width, si->height,        si->size };
         g_ptr_array_add(self->images, herd_message_image_copy(&img));
     }
     return self;

@@ -10,18 +10,18 @@
 #include <string.h>
 
 struct _HerdStore {
-    GObject  parent_instance;
-    GMutex   lock;
+    GObject parent_instance;
+    GMutex lock;
     sqlite3 *db;
-    char    *path;
-    char    *images_dir;
-    int      version;
+    char *path;
+    char *images_dir;
+    int version;
     gboolean fts;
-    guint    n_recovered;
+    guint n_recovered;
 };
 
 G_DEFINE_TYPE(HerdStore, herd_store, G_TYPE_OBJECT)
-G_DEFINE_QUARK(herd-store-error-quark, herd_store_error)
+G_DEFINE_QUARK(herd - store - error - quark, herd_store_error)
 
 /* ---- schema ---- */
 
@@ -283,9 +283,9 @@ HerdStore *herd_store_open_at_version(const char *db_path, int target_version, G
                     self->images_dir, g_strerror(e));
         return NULL;
     }
-    int rc = sqlite3_open_v2(self->path, &self->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             NULL);
+    int rc =
+        sqlite3_open_v2(self->path, &self->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         g_set_error(error, HERD_STORE_ERROR, HERD_STORE_ERROR_OPEN, "cannot open %s: %s",
                     self->path, self->db ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
@@ -306,11 +306,11 @@ HerdStore *herd_store_open_at_version(const char *db_path, int target_version, G
     }
     if (!migrate(self, target_version, error))
         return NULL;
-    self->fts = query_int(self, "SELECT count(*) FROM sqlite_master WHERE name = 'messages_fts'",
-                          0) == 1;
+    self->fts =
+        query_int(self, "SELECT count(*) FROM sqlite_master WHERE name = 'messages_fts'", 0) == 1;
     if (self->version == HERD_STORE_SCHEMA_VERSION) {
-        if (!exec(self,
-                  "UPDATE messages SET state = 'interrupted' WHERE state = 'streaming'", error))
+        if (!exec(self, "UPDATE messages SET state = 'interrupted' WHERE state = 'streaming'",
+                  error))
             return NULL;
         self->n_recovered = (guint)sqlite3_changes(self->db);
         if (self->n_recovered)
@@ -432,8 +432,8 @@ HerdStoreConversation *herd_store_get_conversation(HerdStore *self, gint64 id, G
     g_return_val_if_fail(HERD_IS_STORE(self), NULL);
     g_mutex_lock(&self->lock);
     HerdStoreConversation *c = NULL;
-    sqlite3_stmt *st = prepare(self, "SELECT " CONV_COLUMNS " FROM conversations WHERE id = ?",
-                               error);
+    sqlite3_stmt *st =
+        prepare(self, "SELECT " CONV_COLUMNS " FROM conversations WHERE id = ?", error);
     if (st) {
         sqlite3_bind_int64(st, 1, id);
         int rc = sqlite3_step(st);
@@ -569,8 +569,8 @@ gboolean herd_store_rename_conversation(HerdStore *self, gint64 id, const char *
     g_return_val_if_fail(HERD_IS_STORE(self) && title, FALSE);
     g_mutex_lock(&self->lock);
     gboolean ok = FALSE;
-    sqlite3_stmt *st = prepare(self, "UPDATE conversations SET title = ?, updated = ? WHERE id = ?",
-                               error);
+    sqlite3_stmt *st =
+        prepare(self, "UPDATE conversations SET title = ?, updated = ? WHERE id = ?", error);
     if (st) {
         bind_text(st, 1, title);
         sqlite3_bind_int64(st, 2, g_get_real_time());
@@ -603,9 +603,8 @@ gboolean herd_store_set_conversation_model(HerdStore *self, gint64 id, const cha
     g_return_val_if_fail(HERD_IS_STORE(self), FALSE);
     g_mutex_lock(&self->lock);
     gboolean ok = FALSE;
-    sqlite3_stmt *st = prepare(self,
-                               "UPDATE conversations SET model_name = ?, model_path = ? WHERE id = ?",
-                               error);
+    sqlite3_stmt *st = prepare(
+        self, "UPDATE conversations SET model_name = ?, model_path = ? WHERE id = ?", error);
     if (st) {
         bind_text(st, 1, model_name);
         bind_text(st, 2, model_path);
@@ -744,7 +743,8 @@ gint64 herd_store_append_message(HerdStore *self, gint64 conversation_id,
         }
     }
     if (ok) {
-        st = prepare(self, "UPDATE conversations SET updated = max(updated, ?) WHERE id = ?", error);
+        st =
+            prepare(self, "UPDATE conversations SET updated = max(updated, ?) WHERE id = ?", error);
         ok = st != NULL;
         if (ok) {
             sqlite3_bind_int64(st, 1, created);
@@ -779,27 +779,26 @@ gboolean herd_store_update_message_text(HerdStore *self, gint64 message_id, cons
 gboolean herd_store_set_message_state(HerdStore *self, gint64 message_id, HerdMessageState state,
                                       const char *error_text, GError **error)
 {
-    return herd_store_finish_message(self, message_id, NULL, state, error_text, NULL, NULL,
-                                     error);
+    return herd_store_finish_message(self, message_id, NULL, state, error_text, NULL, NULL, error);
 }
 
 gboolean herd_store_finish_message(HerdStore *self, gint64 message_id, const char *text,
                                    HerdMessageState state, const char *error_text,
-                                   const char *model, const HerdMessageStats *stats,
-                                   GError **error)
+                                   const char *model, const HerdMessageStats *stats, GError **error)
 {
     g_return_val_if_fail(HERD_IS_STORE(self), FALSE);
     g_mutex_lock(&self->lock);
     gboolean ok = FALSE;
-    sqlite3_stmt *st = prepare(self,
-                               "UPDATE messages SET text = coalesce(?1, text), state = ?2, error = ?3,"
-                               " n_prompt_tokens = CASE WHEN ?4 THEN ?5 ELSE n_prompt_tokens END,"
-                               " n_gen_tokens = CASE WHEN ?4 THEN ?6 ELSE n_gen_tokens END,"
-                               " ttft_ms = CASE WHEN ?4 THEN ?7 ELSE ttft_ms END,"
-                               " tokens_per_s = CASE WHEN ?4 THEN ?8 ELSE tokens_per_s END,"
-                               " model = coalesce(?10, model)"
-                               " WHERE id = ?9",
-                               error);
+    sqlite3_stmt *st =
+        prepare(self,
+                "UPDATE messages SET text = coalesce(?1, text), state = ?2, error = ?3,"
+                " n_prompt_tokens = CASE WHEN ?4 THEN ?5 ELSE n_prompt_tokens END,"
+                " n_gen_tokens = CASE WHEN ?4 THEN ?6 ELSE n_gen_tokens END,"
+                " ttft_ms = CASE WHEN ?4 THEN ?7 ELSE ttft_ms END,"
+                " tokens_per_s = CASE WHEN ?4 THEN ?8 ELSE tokens_per_s END,"
+                " model = coalesce(?10, model)"
+                " WHERE id = ?9",
+                error);
     if (st) {
         bind_text(st, 1, text);
         bind_text(st, 2, herd_message_state_to_nick(state));
@@ -817,8 +816,8 @@ gboolean herd_store_finish_message(HerdStore *self, gint64 message_id, const cha
     return ok;
 }
 
-#define MSG_COLUMNS                                                                       \
-    "id, conversation_id, role, text, state, created, model, sampling, error,"            \
+#define MSG_COLUMNS                                                            \
+    "id, conversation_id, role, text, state, created, model, sampling, error," \
     " n_prompt_tokens, n_gen_tokens, ttft_ms, tokens_per_s"
 
 static HerdStoreMessage *read_message(sqlite3_stmt *st)
@@ -872,8 +871,8 @@ static gboolean load_images(HerdStore *self, GPtrArray *msgs, const char *where,
         HerdStoreImage *img = g_new0(HerdStoreImage, 1);
         img->message_id = mid;
         img->position = sqlite3_column_int(st, 1);
-        img->path = g_build_filename(self->images_dir, (const char *)sqlite3_column_text(st, 2),
-                                     NULL);
+        img->path =
+            g_build_filename(self->images_dir, (const char *)sqlite3_column_text(st, 2), NULL);
         img->sha256 = col_text(st, 3);
         img->original_name = col_text(st, 4);
         img->width = sqlite3_column_int(st, 5);
@@ -993,8 +992,8 @@ static gboolean write_image_file(HerdStore *self, const char *file, GBytes *data
     return TRUE;
 }
 
-gint64 herd_store_add_image_bytes(HerdStore *self, gint64 message_id, gint position,
-                                  GBytes *data, const char *original_name, gint width, gint height,
+gint64 herd_store_add_image_bytes(HerdStore *self, gint64 message_id, gint position, GBytes *data,
+                                  const char *original_name, gint width, gint height,
                                   const char *mime, GError **error)
 {
     g_return_val_if_fail(HERD_IS_STORE(self) && data, 0);

@@ -5,12 +5,12 @@
 
 G_BEGIN_DECLS
 
-typedef struct _HerdConversation     HerdConversation;
+typedef struct _HerdConversation HerdConversation;
 typedef struct _HerdConversationInfo HerdConversationInfo;
 typedef struct _HerdConversationList HerdConversationList;
-typedef struct _HerdMessage          HerdMessage;
-typedef struct _HerdStore            HerdStore;
-typedef struct _HerdWorker           HerdWorker;
+typedef struct _HerdMessage HerdMessage;
+typedef struct _HerdStore HerdStore;
+typedef struct _HerdWorker HerdWorker;
 
 /* Who wrote a message. The nicks are what the database and the JSON export store. */
 typedef enum {
@@ -36,14 +36,14 @@ GType herd_message_state_get_type(void);
 
 /* Nick <-> value; from_nick returns FALSE for an unknown nick. */
 const char *herd_message_role_to_nick(HerdMessageRole role);
-gboolean    herd_message_role_from_nick(const char *nick, HerdMessageRole *out);
+gboolean herd_message_role_from_nick(const char *nick, HerdMessageRole *out);
 const char *herd_message_state_to_nick(HerdMessageState state);
-gboolean    herd_message_state_from_nick(const char *nick, HerdMessageState *out);
+gboolean herd_message_state_from_nick(const char *nick, HerdMessageState *out);
 
 /* Generation statistics kept with an assistant message (zeros when unknown). */
 typedef struct {
-    gint   n_prompt_tokens;
-    gint   n_gen_tokens;
+    gint n_prompt_tokens;
+    gint n_gen_tokens;
     double ttft_ms;      /* request start to first piece */
     double tokens_per_s; /* generated tokens / generation time */
 } HerdMessageStats;

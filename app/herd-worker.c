@@ -16,61 +16,61 @@
 typedef enum { REQ_LOAD, REQ_GENERATE, REQ_QUIT } RequestType;
 
 typedef struct {
-    RequestType  type;
-    gint         serial;
-    char        *model_path;
-    char        *mmproj_path;
-    gint64       message_id;
+    RequestType type;
+    gint serial;
+    char *model_path;
+    char *mmproj_path;
+    gint64 message_id;
     HerdMessage *reply; /* main thread only */
-    GArray      *turns; /* HerdBackendTurn; strings owned by the two arrays below */
-    GPtrArray   *texts;
-    GPtrArray   *image_paths; /* GStrv per turn */
+    GArray *turns;      /* HerdBackendTurn; strings owned by the two arrays below */
+    GPtrArray *texts;
+    GPtrArray *image_paths; /* GStrv per turn */
     HerdBackendSampling sampling;
 } Request;
 
 typedef enum { EV_LOAD_PROGRESS, EV_LOAD_DONE, EV_PROMPT_PROGRESS, EV_PIECE, EV_DONE } EventType;
 
 typedef struct {
-    EventType        type;
-    Request         *req;
-    char            *text;  /* piece, or final text for EV_DONE */
-    double           fraction;
-    int              done, total;
-    herd_status      status;
-    char            *error; /* EV_*_DONE when status != OK */
-    char            *model; /* EV_DONE: the model that wrote the answer */
+    EventType type;
+    Request *req;
+    char *text; /* piece, or final text for EV_DONE */
+    double fraction;
+    int done, total;
+    herd_status status;
+    char *error; /* EV_*_DONE when status != OK */
+    char *model; /* EV_DONE: the model that wrote the answer */
     HerdMessageStats stats;
     HerdMessageState state;
 } Event;
 
 /* What the idle source needs; outlives the worker while a source is pending. */
 typedef struct {
-    GAsyncQueue  *events;
+    GAsyncQueue *events;
     GMainContext *context;
-    gint          idle_pending;
-    HerdWorker   *owner; /* main thread only; NULL once disposed */
+    gint idle_pending;
+    HerdWorker *owner; /* main thread only; NULL once disposed */
 } Shared;
 
 struct _HerdWorker {
-    GObject            parent_instance;
+    GObject parent_instance;
     /* main thread */
-    Shared            *shared;
-    GThread           *thread;
-    gint               last_serial;
-    guint              n_outstanding;
-    char              *model_name;
-    guint              n_dispatches;
-    guint              n_pieces_applied;
+    Shared *shared;
+    GThread *thread;
+    gint last_serial;
+    guint n_outstanding;
+    char *model_name;
+    guint n_dispatches;
+    guint n_pieces_applied;
     /* thread (set before the thread starts, or atomic) */
-    GAsyncQueue       *requests;
-    HerdBackend       backend;
-    HerdStore         *store;
-    gint               cancel_serial;  /* atomic */
-    gint               running_serial; /* atomic: serial of the request running, 0 = none */
-    guint              save_interval_ms; /* atomic */
+    GAsyncQueue *requests;
+    HerdBackend backend;
+    HerdStore *store;
+    gint cancel_serial;     /* atomic */
+    gint running_serial;    /* atomic: serial of the request running, 0 = none */
+    guint save_interval_ms; /* atomic */
     HerdWorkerSaveHook save_hook;
-    gpointer           save_hook_data;
-    char              *loaded_model; /* thread only: name of the model loaded last */
+    gpointer save_hook_data;
+    char *loaded_model; /* thread only: name of the model loaded last */
 };
 
 enum { PROP_0, PROP_BUSY, PROP_MODEL_NAME, N_PROPS };
@@ -80,7 +80,7 @@ enum { SIG_LOAD_PROGRESS, SIG_LOAD_FINISHED, SIG_PROMPT_PROGRESS, SIG_PIECE, SIG
 static guint signals[N_SIGS];
 
 G_DEFINE_TYPE(HerdWorker, herd_worker, G_TYPE_OBJECT)
-G_DEFINE_QUARK(herd-worker-error-quark, herd_worker_error)
+G_DEFINE_QUARK(herd - worker - error - quark, herd_worker_error)
 
 /* ---- requests and events ---- */
 
@@ -155,8 +155,8 @@ static gboolean is_cancelled(HerdWorker *self, const Request *r)
 
 typedef struct {
     HerdWorker *self;
-    Request    *req;
-    float       last_fraction;
+    Request *req;
+    float last_fraction;
 } LoadCtx;
 
 static bool on_load_progress(float fraction, void *user)
@@ -196,12 +196,12 @@ static void run_load(HerdWorker *self, Request *r)
 
 typedef struct {
     HerdWorker *self;
-    Request    *req;
-    GString    *answer;
-    gint64      t_start;
-    gint64      t_first;
-    gint64      last_save;
-    int         n_pieces;
+    Request *req;
+    GString *answer;
+    gint64 t_start;
+    gint64 t_first;
+    gint64 last_save;
+    int n_pieces;
 } GenCtx;
 
 static void save_text(GenCtx *g)
@@ -262,8 +262,8 @@ static void run_generate(HerdWorker *self, Request *r)
     if (is_cancelled(self, r)) {
         st = herd_error_set(&err, HERD_ERR_ABORTED, "generation cancelled");
     } else {
-        HerdBackendRequest breq = { (const HerdBackendTurn *)(void *)r->turns->data,
-                                      r->turns->len, r->sampling };
+        HerdBackendRequest breq = { (const HerdBackendTurn *)(void *)r->turns->data, r->turns->len,
+                                    r->sampling };
         HerdBackendCallbacks cb = { on_prompt_progress, on_piece, &g };
         st = self->backend.vt->generate(self->backend.impl, &breq, &cb, &bs, &err);
     }
@@ -274,7 +274,8 @@ static void run_generate(HerdWorker *self, Request *r)
     stats.n_gen_tokens = bs.n_gen_tokens ? bs.n_gen_tokens : g.n_pieces;
     if (g.t_first)
         stats.ttft_ms = (double)(g.t_first - g.t_start) / 1000.0;
-    double gen_ms = bs.gen_ms > 0 ? bs.gen_ms : (g.t_first ? (double)(t_end - g.t_first) / 1000.0 : 0);
+    double gen_ms =
+        bs.gen_ms > 0 ? bs.gen_ms : (g.t_first ? (double)(t_end - g.t_first) / 1000.0 : 0);
     if (gen_ms > 0)
         stats.tokens_per_s = stats.n_gen_tokens / (gen_ms / 1000.0);
 
@@ -508,9 +509,14 @@ static void herd_worker_get_property(GObject *object, guint prop_id, GValue *val
 {
     HerdWorker *self = HERD_WORKER(object);
     switch (prop_id) {
-    case PROP_BUSY: g_value_set_boolean(value, self->n_outstanding > 0); break;
-    case PROP_MODEL_NAME: g_value_set_string(value, self->model_name); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    case PROP_BUSY:
+        g_value_set_boolean(value, self->n_outstanding > 0);
+        break;
+    case PROP_MODEL_NAME:
+        g_value_set_string(value, self->model_name);
+        break;
+    default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     }
 }
 
@@ -526,13 +532,13 @@ static void herd_worker_class_init(HerdWorkerClass *klass)
     g_object_class_install_properties(oc, N_PROPS, props);
 
     GType t = G_TYPE_FROM_CLASS(klass);
-    signals[SIG_LOAD_PROGRESS] = g_signal_new("load-progress", t, G_SIGNAL_RUN_LAST, 0, NULL,
-                                              NULL, NULL, G_TYPE_NONE, 1, G_TYPE_DOUBLE);
-    signals[SIG_LOAD_FINISHED] = g_signal_new("load-finished", t, G_SIGNAL_RUN_LAST, 0, NULL,
-                                              NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
-    signals[SIG_PROMPT_PROGRESS] = g_signal_new("prompt-progress", t, G_SIGNAL_RUN_LAST, 0, NULL,
-                                                NULL, NULL, G_TYPE_NONE, 3, HERD_TYPE_MESSAGE,
-                                                G_TYPE_INT, G_TYPE_INT);
+    signals[SIG_LOAD_PROGRESS] = g_signal_new("load-progress", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                              NULL, G_TYPE_NONE, 1, G_TYPE_DOUBLE);
+    signals[SIG_LOAD_FINISHED] = g_signal_new("load-finished", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                              NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+    signals[SIG_PROMPT_PROGRESS] =
+        g_signal_new("prompt-progress", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3,
+                     HERD_TYPE_MESSAGE, G_TYPE_INT, G_TYPE_INT);
     signals[SIG_PIECE] = g_signal_new("piece", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                       G_TYPE_NONE, 2, HERD_TYPE_MESSAGE, G_TYPE_STRING);
     signals[SIG_FINISHED] = g_signal_new("finished", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
@@ -547,9 +553,8 @@ static void herd_worker_init(HerdWorker *self)
 
 HerdWorker *herd_worker_new(HerdBackend backend, HerdStore *store)
 {
-    g_return_val_if_fail(backend.vt && backend.vt->load && backend.vt->generate &&
-                             backend.vt->cancel,
-                         NULL);
+    g_return_val_if_fail(
+        backend.vt && backend.vt->load && backend.vt->generate && backend.vt->cancel, NULL);
     HerdWorker *self = g_object_new(HERD_TYPE_WORKER, NULL);
     self->backend = backend;
     self->store = store ? g_object_ref(store) : NULL;
@@ -650,7 +655,8 @@ HerdMessage *herd_worker_generate(HerdWorker *self, HerdConversation *conv,
         g_array_append_val(r->turns, t);
     }
     g_autofree char *sampling_json = sampling_to_json(&r->sampling);
-    HerdMessage *reply = herd_conversation_begin_reply(conv, self->model_name, sampling_json, error);
+    HerdMessage *reply =
+        herd_conversation_begin_reply(conv, self->model_name, sampling_json, error);
     if (!reply) {
         request_free(r);
         return NULL;

@@ -45,28 +45,25 @@ G_DECLARE_FINAL_TYPE(HerdWorker, herd_worker, HERD, WORKER, GObject)
  *   "finished"        (HerdMessage *reply, GError *error_or_null) after reply's state, stats
  *                     and text are final (error is HERD_ERR_ABORTED when stopped)
  * Properties: "busy" (a request is queued or running), "model-name" (of the loaded model). */
-HerdWorker   *herd_worker_new              (HerdBackend backend, HerdStore *store);
+HerdWorker *herd_worker_new(HerdBackend backend, HerdStore *store);
 
-void          herd_worker_set_save_interval(HerdWorker *self, guint ms);
-gboolean      herd_worker_get_busy         (HerdWorker *self);
-const char   *herd_worker_get_model_name   (HerdWorker *self);
+void herd_worker_set_save_interval(HerdWorker *self, guint ms);
+gboolean herd_worker_get_busy(HerdWorker *self);
+const char *herd_worker_get_model_name(HerdWorker *self);
 
-void          herd_worker_load_model       (HerdWorker *self, const char *model_path,
-                                            const char *mmproj_path);
+void herd_worker_load_model(HerdWorker *self, const char *model_path, const char *mmproj_path);
 /* Appends an empty assistant reply (state STREAMING, saved) to conv and queues its
  * generation from the conversation as it is now (complete and interrupted messages). Returns
  * the reply (owned by conv), or NULL with error if the store refused it. sampling NULL: the
  * Llama 4 defaults (T 0.6, top-p 0.9). */
-HerdMessage  *herd_worker_generate         (HerdWorker *self, HerdConversation *conv,
-                                            const HerdSampling *sampling, GError **error);
-void          herd_worker_stop             (HerdWorker *self);
+HerdMessage *herd_worker_generate(HerdWorker *self, HerdConversation *conv,
+                                  const HerdSampling *sampling, GError **error);
+void herd_worker_stop(HerdWorker *self);
 
 /* Test hook, called on the worker thread after each successful save of a growing answer. */
 typedef void (*HerdWorkerSaveHook)(gint64 message_id, gsize n_bytes, gpointer user_data);
-void          herd_worker_set_save_hook    (HerdWorker *self, HerdWorkerSaveHook hook,
-                                            gpointer user_data);
+void herd_worker_set_save_hook(HerdWorker *self, HerdWorkerSaveHook hook, gpointer user_data);
 /* Counters for tests: idle dispatches that applied pieces, and pieces they applied. */
-void          herd_worker_get_counters     (HerdWorker *self, guint *n_dispatches,
-                                            guint *n_pieces);
+void herd_worker_get_counters(HerdWorker *self, guint *n_dispatches, guint *n_pieces);
 
 G_END_DECLS

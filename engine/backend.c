@@ -18,14 +18,18 @@ bool herd_backend_built(herd_backend_kind kind)
 {
     switch (kind) {
     case HERD_BACKEND_AUTO:
-    case HERD_BACKEND_CPU: return true;
+    case HERD_BACKEND_CPU:
+        return true;
 #ifdef HERD_HAVE_VULKAN
-    case HERD_BACKEND_VULKAN: return true;
+    case HERD_BACKEND_VULKAN:
+        return true;
 #endif
 #ifdef HERD_HAVE_CUDA
-    case HERD_BACKEND_CUDA: return true;
+    case HERD_BACKEND_CUDA:
+        return true;
 #endif
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -53,12 +57,15 @@ int herd_backend_list_devices(herd_backend_kind kind, char names[][256], int max
         return 1;
     }
 #ifdef HERD_HAVE_VULKAN
-    case HERD_BACKEND_VULKAN: return herd_vulkan_list_devices(names, max);
+    case HERD_BACKEND_VULKAN:
+        return herd_vulkan_list_devices(names, max);
 #endif
 #ifdef HERD_HAVE_CUDA
-    case HERD_BACKEND_CUDA: return herd_cuda_list_devices(names, max);
+    case HERD_BACKEND_CUDA:
+        return herd_cuda_list_devices(names, max);
 #endif
-    default: return 0;
+    default:
+        return 0;
     }
 }
 

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define HERD_MAX_DIMS 4
-#define HERD_MAX_SRC 4
+#define HERD_MAX_SRC  4
 
 typedef struct herd_backend herd_backend;
 typedef struct herd_buffer herd_buffer;
@@ -40,12 +40,12 @@ typedef struct herd_tensor {
     int64_t ne[HERD_MAX_DIMS];
     size_t nb[HERD_MAX_DIMS];
     herd_tensor_kind kind;
-    void *data;         /* host address when host-visible (CPU backend, mmapped weights), else NULL */
-    herd_buffer *buf;   /* owning backend buffer (NULL for host-only weights) */
-    size_t offs;        /* byte offset in buf (or, for intermediates, in the graph arena) */
+    void *data;       /* host address when host-visible (CPU backend, mmapped weights), else NULL */
+    herd_buffer *buf; /* owning backend buffer (NULL for host-only weights) */
+    size_t offs;      /* byte offset in buf (or, for intermediates, in the graph arena) */
     struct herd_tensor *view_src; /* non-NULL: this tensor is a view of view_src at view_offs */
     size_t view_offs;
-    int32_t node;       /* index of the producing node in its graph, -1 if none */
+    int32_t node; /* index of the producing node in its graph, -1 if none */
     char name[48];
     /* Synthetic weights (benchmarks): a WEIGHT with data == NULL and synth_seed != 0 is filled
      * by weights_upload with random values from this seed on the device (same scale conventions
@@ -65,9 +65,11 @@ typedef enum herd_op {
     HERD_OP_MUL_MAT,
     /* MoE: out[N, M] = W[K, N, ids[m]]^T x[K, m] per column m; W [K, N, E]; ids I32[M] (top-1) */
     HERD_OP_MUL_MAT_ID,
-    /* out = x / sqrt(mean(x^2) + eps) [* w] over ne[0]; src[1] optional weight F32[ne0]. fp[0]=eps */
+    /* out = x / sqrt(mean(x^2) + eps) [* w] over ne[0]; src[1] optional weight F32[ne0]. fp[0]=eps
+     */
     HERD_OP_RMS_NORM,
-    /* out = (x - mean)/sqrt(var + eps) * w + b over ne[0]; src[1] w, src[2] b (optional). fp[0]=eps */
+    /* out = (x - mean)/sqrt(var + eps) * w + b over ne[0]; src[1] w, src[2] b (optional). fp[0]=eps
+     */
     HERD_OP_LAYER_NORM,
     /* 1-D rope on x[hd, H, T], adjacent pairs (2i, 2i+1); src[1] pos I32[T]; src[2] optional
      * freq factors F32[hd/2] (angle divided by factor); ip[0] = n_dims rotated (<= hd),
@@ -99,7 +101,7 @@ typedef enum herd_op {
     /* out = x * fp[0] */
     HERD_OP_SCALE,
     HERD_OP_SILU,
-    HERD_OP_GELU,    /* exact erf form */
+    HERD_OP_GELU, /* exact erf form */
     HERD_OP_SIGMOID,
     /* out = silu(a) * b, a and b same shape */
     HERD_OP_SWIGLU,
@@ -129,10 +131,10 @@ typedef struct herd_graph {
     int n_nodes, cap_nodes;
     herd_tensor **tensors; /* every tensor struct the graph allocated (owned) */
     int n_tensors, cap_tensors;
-    bool oom;              /* an allocation failed while building: the graph is unusable */
+    bool oom; /* an allocation failed while building: the graph is unusable */
     /* filled by herd_graph_plan(): */
-    size_t arena_size;     /* bytes of intermediate memory, intermediates' offs are set */
-    int32_t *last_use;     /* per tensor index: last node reading it (internal) */
+    size_t arena_size; /* bytes of intermediate memory, intermediates' offs are set */
+    int32_t *last_use; /* per tensor index: last node reading it (internal) */
 } herd_graph;
 
 /* --- tensors --- */
@@ -168,13 +170,13 @@ herd_tensor *herd_rope(herd_graph *g, herd_tensor *x, herd_tensor *pos, herd_ten
                        int n_dims, float theta);
 herd_tensor *herd_rope_2d(herd_graph *g, herd_tensor *x, herd_tensor *pos2, float theta);
 typedef struct herd_attn_params {
-    int mask;          /* 0 none, 1 causal, 2 chunked */
-    int chunk;         /* chunk size for mask 2 */
-    int n_kv;          /* for mask 0 */
-    int ring;          /* slots in the cache: key position s is in slot s % ring */
-    int temp_floor;    /* 0: no temperature tuning */
-    float temp_scale;  /* 0.1 for Llama 4 */
-    float scale;       /* softmax scale, 1/sqrt(hd) */
+    int mask;         /* 0 none, 1 causal, 2 chunked */
+    int chunk;        /* chunk size for mask 2 */
+    int n_kv;         /* for mask 0 */
+    int ring;         /* slots in the cache: key position s is in slot s % ring */
+    int temp_floor;   /* 0: no temperature tuning */
+    float temp_scale; /* 0.1 for Llama 4 */
+    float scale;      /* softmax scale, 1/sqrt(hd) */
 } herd_attn_params;
 herd_tensor *herd_attention(herd_graph *g, herd_tensor *q, herd_tensor *k, herd_tensor *v,
                             herd_tensor *qpos, const herd_attn_params *p);
@@ -253,9 +255,9 @@ struct herd_backend {
 
 typedef struct herd_backend_params {
     herd_backend_kind kind;
-    int device;        /* GPU index */
-    int n_threads;     /* CPU threads (0: all cores) */
-    bool profile;      /* per-op timings (reported through herd_backend_profile_report) */
+    int device;    /* GPU index */
+    int n_threads; /* CPU threads (0: all cores) */
+    bool profile;  /* per-op timings (reported through herd_backend_profile_report) */
 } herd_backend_params;
 
 /* Create a backend. A GPU kind that is not built or has no device fails with a clear message;

@@ -8,10 +8,14 @@
 const char *herd_chat_role_name(herd_chat_role role)
 {
     switch (role) {
-    case HERD_CHAT_SYSTEM: return "system";
-    case HERD_CHAT_USER: return "user";
-    case HERD_CHAT_ASSISTANT: return "assistant";
-    case HERD_CHAT_IPYTHON: return "ipython";
+    case HERD_CHAT_SYSTEM:
+        return "system";
+    case HERD_CHAT_USER:
+        return "user";
+    case HERD_CHAT_ASSISTANT:
+        return "assistant";
+    case HERD_CHAT_IPYTHON:
+        return "ipython";
     }
     return NULL;
 }
@@ -121,21 +125,21 @@ static herd_status put_text(idbuf *b, const herd_tokenizer *tok, const char *s, 
         if (guess > INT_MAX || !reserve(b, guess))
             return herd_error_set(err, HERD_ERR_NOMEM, "out of memory rendering the chat");
         size_t room = b->cap - b->n;
-        int k = herd_tokenize(tok, s, len, false, b->v + b->n, room > INT_MAX ? INT_MAX : (int)room);
+        int k =
+            herd_tokenize(tok, s, len, false, b->v + b->n, room > INT_MAX ? INT_MAX : (int)room);
         if (k == INT_MIN)
             return herd_error_set(err, HERD_ERR_NOMEM, "out of memory tokenizing chat text");
         if (k >= 0) {
             b->n += (size_t)k;
             return HERD_OK;
         }
-        guess = (size_t)-(int64_t)k;
+        guess = (size_t) - (int64_t)k;
     }
     return herd_error_set(err, HERD_ERR_LIMIT, "chat text does not tokenize consistently");
 }
 
 herd_status herd_chat_render(const herd_tokenizer *tok, const herd_chat_msg *msgs, int n_msgs,
-                             bool add_assistant_header, int32_t **out, int *n_out,
-                             herd_error *err)
+                             bool add_assistant_header, int32_t **out, int *n_out, herd_error *err)
 {
     *out = NULL;
     *n_out = 0;
@@ -161,8 +165,8 @@ herd_status herd_chat_render(const herd_tokenizer *tok, const herd_chat_msg *msg
         const herd_chat_msg *msg = &msgs[m];
         const char *role = herd_chat_role_name(msg->role);
         if (!role) {
-            st = herd_error_set(err, HERD_ERR_INVALID, "message %d: bad role %d", m,
-                                (int)msg->role);
+            st =
+                herd_error_set(err, HERD_ERR_INVALID, "message %d: bad role %d", m, (int)msg->role);
             goto fail;
         }
         if (msg->n_parts < 0 || (msg->n_parts > 0 && !msg->parts)) {
@@ -185,8 +189,7 @@ herd_status herd_chat_render(const herd_tokenizer *tok, const herd_chat_msg *msg
             const herd_chat_part *part = &msg->parts[p];
             if (part->type == HERD_CHAT_TEXT) {
                 if (part->len && !part->text) {
-                    st = herd_error_set(err, HERD_ERR_INVALID, "message %d part %d: no text", m,
-                                        p);
+                    st = herd_error_set(err, HERD_ERR_INVALID, "message %d part %d: no text", m, p);
                     goto fail;
                 }
                 if ((st = put_text(&b, tok, part->text, part->len, err)) != HERD_OK)
@@ -195,8 +198,8 @@ herd_status herd_chat_render(const herd_tokenizer *tok, const herd_chat_msg *msg
                 int k = herd_chat_image_tokens(part->rows, part->cols);
                 if (k < 0) {
                     st = herd_error_set(err, HERD_ERR_INVALID,
-                                        "message %d part %d: bad tile grid %dx%d", m, p,
-                                        part->rows, part->cols);
+                                        "message %d part %d: bad tile grid %dx%d", m, p, part->rows,
+                                        part->cols);
                     goto fail;
                 }
                 if (!have_img) {
@@ -208,8 +211,8 @@ herd_status herd_chat_render(const herd_tokenizer *tok, const herd_chat_msg *msg
                     goto nomem;
                 b.n += (size_t)image_block(&img, part->rows, part->cols, b.v + b.n);
             } else {
-                st = herd_error_set(err, HERD_ERR_INVALID, "message %d part %d: bad type %d", m,
-                                    p, (int)part->type);
+                st = herd_error_set(err, HERD_ERR_INVALID, "message %d part %d: bad type %d", m, p,
+                                    (int)part->type);
                 goto fail;
             }
         }

@@ -46,7 +46,7 @@ typedef struct herd_chat_part {
     herd_chat_part_type type;
     const char *text; /* HERD_CHAT_TEXT: bytes, not NUL-terminated */
     size_t len;
-    int rows, cols;   /* HERD_CHAT_IMAGE: tile grid (1x1 = one tile, no global view) */
+    int rows, cols; /* HERD_CHAT_IMAGE: tile grid (1x1 = one tile, no global view) */
 } herd_chat_part;
 
 typedef struct herd_chat_msg {
@@ -57,7 +57,7 @@ typedef struct herd_chat_msg {
 } herd_chat_msg;
 
 #define HERD_CHAT_PATCHES_PER_TILE 144
-#define HERD_CHAT_MAX_TILES 64 /* per image, a sanity bound on rows*cols */
+#define HERD_CHAT_MAX_TILES        64 /* per image, a sanity bound on rows*cols */
 
 const char *herd_chat_role_name(herd_chat_role role); /* "user", ...; NULL if bad */
 
@@ -75,8 +75,7 @@ int herd_chat_image_block(const herd_tokenizer *tok, int rows, int cols, int32_t
  * part, grid), HERD_ERR_UNSUPPORTED (vocabulary lacks a structural token), HERD_ERR_NOMEM,
  * HERD_ERR_LIMIT (more than INT_MAX tokens). */
 herd_status herd_chat_render(const herd_tokenizer *tok, const herd_chat_msg *msgs, int n_msgs,
-                             bool add_assistant_header, int32_t **out, int *n_out,
-                             herd_error *err);
+                             bool add_assistant_header, int32_t **out, int *n_out, herd_error *err);
 
 typedef enum herd_chat_template {
     HERD_CHAT_TEMPLATE_NONE,   /* no tokenizer.chat_template */

@@ -26,15 +26,24 @@ void herd_error_clear(herd_error *err)
 const char *herd_status_name(herd_status code)
 {
     switch (code) {
-    case HERD_OK: return "ok";
-    case HERD_ERR_IO: return "i/o error";
-    case HERD_ERR_FORMAT: return "format error";
-    case HERD_ERR_UNSUPPORTED: return "unsupported";
-    case HERD_ERR_NOMEM: return "out of memory";
-    case HERD_ERR_DEVICE: return "device error";
-    case HERD_ERR_INVALID: return "invalid argument";
-    case HERD_ERR_ABORTED: return "aborted";
-    case HERD_ERR_LIMIT: return "limit exceeded";
+    case HERD_OK:
+        return "ok";
+    case HERD_ERR_IO:
+        return "i/o error";
+    case HERD_ERR_FORMAT:
+        return "format error";
+    case HERD_ERR_UNSUPPORTED:
+        return "unsupported";
+    case HERD_ERR_NOMEM:
+        return "out of memory";
+    case HERD_ERR_DEVICE:
+        return "device error";
+    case HERD_ERR_INVALID:
+        return "invalid argument";
+    case HERD_ERR_ABORTED:
+        return "aborted";
+    case HERD_ERR_LIMIT:
+        return "limit exceeded";
     }
     return "unknown error";
 }

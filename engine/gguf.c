@@ -13,12 +13,13 @@
 #include <unistd.h>
 
 #define GGUF_HEADER_SIZE 24u
-#define MIN_KV_BYTES 13u     /* key length (8) + value type (4) + smallest value (1) */
-#define MIN_TENSOR_BYTES 32u /* name length (8) + n_dims (4) + one dim (8) + type (4) + offset (8) */
+#define MIN_KV_BYTES     13u /* key length (8) + value type (4) + smallest value (1) */
+#define MIN_TENSOR_BYTES \
+    32u /* name length (8) + n_dims (4) + one dim (8) + type (4) + offset (8) */
 
 typedef struct gguf_kv {
     char *key;
-    uint64_t rec_off;          /* where the record (key length) starts */
+    uint64_t rec_off; /* where the record (key length) starts */
     herd_gguf_vtype type;
     uint64_t val_off;          /* where the value starts (after the type field) */
     herd_gguf_vtype elem_type; /* arrays only */
@@ -46,8 +47,8 @@ struct herd_gguf {
 };
 
 static const uint8_t vtype_size[HERD_GGUF_VTYPE_COUNT] = {
-    [HERD_GGUF_U8] = 1, [HERD_GGUF_I8] = 1, [HERD_GGUF_U16] = 2, [HERD_GGUF_I16] = 2,
-    [HERD_GGUF_U32] = 4, [HERD_GGUF_I32] = 4, [HERD_GGUF_F32] = 4, [HERD_GGUF_BOOL] = 1,
+    [HERD_GGUF_U8] = 1,     [HERD_GGUF_I8] = 1,    [HERD_GGUF_U16] = 2, [HERD_GGUF_I16] = 2,
+    [HERD_GGUF_U32] = 4,    [HERD_GGUF_I32] = 4,   [HERD_GGUF_F32] = 4, [HERD_GGUF_BOOL] = 1,
     [HERD_GGUF_STRING] = 0, [HERD_GGUF_ARRAY] = 0, [HERD_GGUF_U64] = 8, [HERD_GGUF_I64] = 8,
     [HERD_GGUF_F64] = 8,
 };
@@ -115,8 +116,8 @@ typedef struct parser {
     char what_buf[160];
 } parser;
 
-__attribute__((format(printf, 3, 4)))
-static herd_status fail(parser *p, herd_status code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static herd_status fail(parser *p, herd_status code,
+                                                              const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -245,8 +246,10 @@ static herd_status skip_value(parser *p, herd_gguf_vtype t, int depth)
     if (vtype_size[t]) {
         size_t at = p->pos;
         if (remaining(p) < vtype_size[t])
-            return fail(p, HERD_ERR_FORMAT, "%s value at offset %zu extends past end of file "
-                        "(size %zu)", vtype_names[t], at, p->g->size);
+            return fail(p, HERD_ERR_FORMAT,
+                        "%s value at offset %zu extends past end of file "
+                        "(size %zu)",
+                        vtype_names[t], at, p->g->size);
         p->pos += vtype_size[t];
         return HERD_OK;
     }
@@ -266,8 +269,10 @@ static herd_status skip_value(parser *p, herd_gguf_vtype t, int depth)
     /* every element needs at least this many bytes: catches lying counts before looping */
     size_t min = vtype_size[et] ? vtype_size[et] : et == HERD_GGUF_STRING ? 8 : 12;
     if (n > remaining(p) / min)
-        return fail(p, HERD_ERR_FORMAT, "array of %llu %s at offset %zu extends past end of file "
-                    "(size %zu)", (unsigned long long)n, vtype_names[et], at, p->g->size);
+        return fail(p, HERD_ERR_FORMAT,
+                    "array of %llu %s at offset %zu extends past end of file "
+                    "(size %zu)",
+                    (unsigned long long)n, vtype_names[et], at, p->g->size);
     if (vtype_size[et]) {
         p->pos += (size_t)n * vtype_size[et];
         return HERD_OK;
@@ -376,9 +381,11 @@ static herd_status parse_tensor_info(parser *p, int64_t i)
                     (unsigned long long)ne[0], ti->name, ti->blck);
     uint64_t size;
     if (!mul_u64(nel / ti->blck, ti->bytes, &size) || size > SIZE_MAX)
-        return fail(p, HERD_ERR_FORMAT, "absurd dimensions [%llu, %llu, %llu, %llu]: size "
-                    "overflows", (unsigned long long)ne[0], (unsigned long long)ne[1],
-                    (unsigned long long)ne[2], (unsigned long long)ne[3]);
+        return fail(p, HERD_ERR_FORMAT,
+                    "absurd dimensions [%llu, %llu, %llu, %llu]: size "
+                    "overflows",
+                    (unsigned long long)ne[0], (unsigned long long)ne[1], (unsigned long long)ne[2],
+                    (unsigned long long)ne[3]);
     t->size = (size_t)size;
     t->offset = offset;
     return HERD_OK;
@@ -395,7 +402,8 @@ static herd_status check_tensor_data(parser *p, int64_t i)
                     (unsigned long long)t->offset, g->alignment);
     uint64_t avail = g->data_offset <= g->size ? g->size - g->data_offset : 0;
     if (t->offset > avail || t->size > avail - t->offset)
-        return fail(p, HERD_ERR_FORMAT, "data extends past end of file (data offset %llu + "
+        return fail(p, HERD_ERR_FORMAT,
+                    "data extends past end of file (data offset %llu + "
                     "%zu bytes, data section starts at %llu, file size %zu)",
                     (unsigned long long)t->offset, t->size, (unsigned long long)g->data_offset,
                     g->size);
@@ -420,27 +428,32 @@ static herd_status parse(herd_gguf *g, herd_error *err)
         if (sw == 2 || sw == 3)
             return fail(p, HERD_ERR_UNSUPPORTED, "big-endian GGUF files are not supported");
         if (g->version == 1)
-            return fail(p, HERD_ERR_UNSUPPORTED, "GGUF version 1 is not supported (expected 2 "
+            return fail(p, HERD_ERR_UNSUPPORTED,
+                        "GGUF version 1 is not supported (expected 2 "
                         "or 3; convert the file again)");
-        return fail(p, HERD_ERR_UNSUPPORTED, "GGUF version %u at offset 4 is not supported "
-                    "(expected 2 or 3)", g->version);
+        return fail(p, HERD_ERR_UNSUPPORTED,
+                    "GGUF version %u at offset 4 is not supported "
+                    "(expected 2 or 3)",
+                    g->version);
     }
     uint64_t n_tensors, n_kv;
     if ((st = rd_u64(p, &n_tensors, "tensor count")) || (st = rd_u64(p, &n_kv, "KV count")))
         return st;
     size_t rest = remaining(p);
     if (n_kv > rest / MIN_KV_BYTES)
-        return fail(p, HERD_ERR_FORMAT, "KV count %llu at offset 16 is impossible for a file of "
-                    "%zu bytes", (unsigned long long)n_kv, g->size);
+        return fail(p, HERD_ERR_FORMAT,
+                    "KV count %llu at offset 16 is impossible for a file of "
+                    "%zu bytes",
+                    (unsigned long long)n_kv, g->size);
     if (n_tensors > rest / MIN_TENSOR_BYTES ||
         n_kv * MIN_KV_BYTES + n_tensors * MIN_TENSOR_BYTES > rest)
-        return fail(p, HERD_ERR_FORMAT, "tensor count %llu at offset 8 is impossible for a file "
-                    "of %zu bytes with %llu KVs", (unsigned long long)n_tensors, g->size,
-                    (unsigned long long)n_kv);
+        return fail(p, HERD_ERR_FORMAT,
+                    "tensor count %llu at offset 8 is impossible for a file "
+                    "of %zu bytes with %llu KVs",
+                    (unsigned long long)n_tensors, g->size, (unsigned long long)n_kv);
     if (n_kv > HERD_GGUF_MAX_COUNT || n_tensors > HERD_GGUF_MAX_COUNT)
         return fail(p, HERD_ERR_LIMIT, "%llu KVs and %llu tensors exceed the limit of %u",
-                    (unsigned long long)n_kv, (unsigned long long)n_tensors,
-                    HERD_GGUF_MAX_COUNT);
+                    (unsigned long long)n_kv, (unsigned long long)n_tensors, HERD_GGUF_MAX_COUNT);
 
     g->kv = calloc(n_kv ? (size_t)n_kv : 1, sizeof *g->kv);
     g->tensors = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *g->tensors);
@@ -603,14 +616,38 @@ void herd_gguf_close(herd_gguf *g)
 /* ---------------------------------------------------------------------------------------------
  * Accessors */
 
-uint32_t herd_gguf_version(const herd_gguf *g) { return g->version; }
-uint32_t herd_gguf_alignment(const herd_gguf *g) { return g->alignment; }
-uint64_t herd_gguf_data_offset(const herd_gguf *g) { return g->data_offset; }
-const void *herd_gguf_base(const herd_gguf *g) { return g->base; }
-size_t herd_gguf_file_size(const herd_gguf *g) { return g->size; }
-const char *herd_gguf_path(const herd_gguf *g) { return g->path; }
-int64_t herd_gguf_n_kv(const herd_gguf *g) { return g->n_kv; }
-int64_t herd_gguf_n_tensors(const herd_gguf *g) { return g->n_tensors; }
+uint32_t herd_gguf_version(const herd_gguf *g)
+{
+    return g->version;
+}
+uint32_t herd_gguf_alignment(const herd_gguf *g)
+{
+    return g->alignment;
+}
+uint64_t herd_gguf_data_offset(const herd_gguf *g)
+{
+    return g->data_offset;
+}
+const void *herd_gguf_base(const herd_gguf *g)
+{
+    return g->base;
+}
+size_t herd_gguf_file_size(const herd_gguf *g)
+{
+    return g->size;
+}
+const char *herd_gguf_path(const herd_gguf *g)
+{
+    return g->path;
+}
+int64_t herd_gguf_n_kv(const herd_gguf *g)
+{
+    return g->n_kv;
+}
+int64_t herd_gguf_n_tensors(const herd_gguf *g)
+{
+    return g->n_tensors;
+}
 
 const char *herd_gguf_kv_key(const herd_gguf *g, int64_t i)
 {
@@ -651,20 +688,53 @@ static const gguf_kv *kv_get(const herd_gguf *g, const char *key)
 /* Integer value of a scalar at p of type t. *is_neg set for negative signed values. */
 static bool read_int(const uint8_t *p, herd_gguf_vtype t, uint64_t *mag, bool *neg)
 {
-    union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
-            uint64_t u64; int64_t i64; } v;
+    union {
+        uint8_t u8;
+        int8_t i8;
+        uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        int32_t i32;
+        uint64_t u64;
+        int64_t i64;
+    } v;
     int64_t s;
     *neg = false;
     switch (t) {
-    case HERD_GGUF_U8: memcpy(&v.u8, p, 1); *mag = v.u8; return true;
-    case HERD_GGUF_U16: memcpy(&v.u16, p, 2); *mag = v.u16; return true;
-    case HERD_GGUF_U32: memcpy(&v.u32, p, 4); *mag = v.u32; return true;
-    case HERD_GGUF_U64: memcpy(&v.u64, p, 8); *mag = v.u64; return true;
-    case HERD_GGUF_I8: memcpy(&v.i8, p, 1); s = v.i8; break;
-    case HERD_GGUF_I16: memcpy(&v.i16, p, 2); s = v.i16; break;
-    case HERD_GGUF_I32: memcpy(&v.i32, p, 4); s = v.i32; break;
-    case HERD_GGUF_I64: memcpy(&v.i64, p, 8); s = v.i64; break;
-    default: return false;
+    case HERD_GGUF_U8:
+        memcpy(&v.u8, p, 1);
+        *mag = v.u8;
+        return true;
+    case HERD_GGUF_U16:
+        memcpy(&v.u16, p, 2);
+        *mag = v.u16;
+        return true;
+    case HERD_GGUF_U32:
+        memcpy(&v.u32, p, 4);
+        *mag = v.u32;
+        return true;
+    case HERD_GGUF_U64:
+        memcpy(&v.u64, p, 8);
+        *mag = v.u64;
+        return true;
+    case HERD_GGUF_I8:
+        memcpy(&v.i8, p, 1);
+        s = v.i8;
+        break;
+    case HERD_GGUF_I16:
+        memcpy(&v.i16, p, 2);
+        s = v.i16;
+        break;
+    case HERD_GGUF_I32:
+        memcpy(&v.i32, p, 4);
+        s = v.i32;
+        break;
+    case HERD_GGUF_I64:
+        memcpy(&v.i64, p, 8);
+        s = v.i64;
+        break;
+    default:
+        return false;
     }
     *neg = s < 0;
     *mag = s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
@@ -771,14 +841,14 @@ bool herd_gguf_kv_arr(const herd_gguf *g, int64_t i, herd_gguf_vtype *elem_type,
     return true;
 }
 
-bool herd_gguf_get_arr(const herd_gguf *g, const char *key, herd_gguf_vtype *elem_type,
-                       uint64_t *n, const void **data)
+bool herd_gguf_get_arr(const herd_gguf *g, const char *key, herd_gguf_vtype *elem_type, uint64_t *n,
+                       const void **data)
 {
     return herd_gguf_kv_arr(g, herd_gguf_find_key(g, key), elem_type, n, data);
 }
 
-bool herd_gguf_get_arr_str(const herd_gguf *g, const char *key, const char **ptrs,
-                           uint64_t *lens, uint64_t n)
+bool herd_gguf_get_arr_str(const herd_gguf *g, const char *key, const char **ptrs, uint64_t *lens,
+                           uint64_t n)
 {
     const gguf_kv *kv = kv_get(g, key);
     if (!kv || kv->type != HERD_GGUF_ARRAY || kv->elem_type != HERD_GGUF_STRING || n > kv->n)
@@ -802,8 +872,7 @@ typedef struct sbuf {
     size_t cap, len; /* len may exceed cap - 1: output is cut */
 } sbuf;
 
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(sbuf *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -815,7 +884,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 }
 
 #define FMT_MAX_ITEMS 8
-#define FMT_MAX_STR 64
+#define FMT_MAX_STR   64
 
 static void fmt_string(sbuf *b, const uint8_t *s, uint64_t len)
 {

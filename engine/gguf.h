@@ -18,12 +18,12 @@
 extern "C" {
 #endif
 
-#define HERD_GGUF_MAGIC 0x46554747u     /* "GGUF" read as a little-endian u32 */
+#define HERD_GGUF_MAGIC             0x46554747u /* "GGUF" read as a little-endian u32 */
 #define HERD_GGUF_DEFAULT_ALIGNMENT 32u
-#define HERD_GGUF_MAX_DIMS 4
-#define HERD_GGUF_MAX_ARRAY_DEPTH 8     /* arrays of arrays nest at most this deep */
-#define HERD_GGUF_MAX_NAME 65536        /* longest key or tensor name accepted */
-#define HERD_GGUF_MAX_COUNT (1u << 20)  /* most KVs or tensors accepted in one file */
+#define HERD_GGUF_MAX_DIMS          4
+#define HERD_GGUF_MAX_ARRAY_DEPTH   8          /* arrays of arrays nest at most this deep */
+#define HERD_GGUF_MAX_NAME          65536      /* longest key or tensor name accepted */
+#define HERD_GGUF_MAX_COUNT         (1u << 20) /* most KVs or tensors accepted in one file */
 
 typedef struct herd_gguf herd_gguf;
 
@@ -46,13 +46,13 @@ typedef enum {
 } herd_gguf_vtype;
 
 typedef struct herd_gguf_tensor {
-    const char *name;     /* NUL-terminated copy */
-    uint32_t n_dims;      /* 1..4 */
-    int64_t ne[4];        /* ggml order (ne[0] contiguous); unused dims = 1 */
-    herd_type type;       /* a known type (herd_type_get() != NULL); maybe not computed */
-    uint64_t offset;      /* relative to the data section, a multiple of the alignment */
-    size_t size;          /* bytes */
-    const void *data;     /* inside the mapping */
+    const char *name; /* NUL-terminated copy */
+    uint32_t n_dims;  /* 1..4 */
+    int64_t ne[4];    /* ggml order (ne[0] contiguous); unused dims = 1 */
+    herd_type type;   /* a known type (herd_type_get() != NULL); maybe not computed */
+    uint64_t offset;  /* relative to the data section, a multiple of the alignment */
+    size_t size;      /* bytes */
+    const void *data; /* inside the mapping */
 } herd_gguf_tensor;
 
 /* Opening. Failures: HERD_ERR_IO (cannot open/map), HERD_ERR_FORMAT (corrupt, truncated, lying
@@ -63,8 +63,7 @@ typedef struct herd_gguf_tensor {
 herd_gguf *herd_gguf_open(const char *path, herd_error *err); /* mmap read-only */
 /* No copy: the caller keeps data alive until herd_gguf_close(). name is used in messages
  * (NULL: "<memory>"). */
-herd_gguf *herd_gguf_open_memory(const void *data, size_t size, const char *name,
-                                 herd_error *err);
+herd_gguf *herd_gguf_open_memory(const void *data, size_t size, const char *name, herd_error *err);
 void herd_gguf_close(herd_gguf *g); /* NULL ok */
 
 uint32_t herd_gguf_version(const herd_gguf *g);
@@ -96,19 +95,20 @@ bool herd_gguf_get_str(const herd_gguf *g, const char *key, const char **s, size
  * little-endian elements (maybe unaligned: read with memcpy). For string or array elements *data
  * points to the first element's serialized form (use herd_gguf_get_arr_str for strings). Any of
  * the out pointers may be NULL. */
-bool herd_gguf_get_arr(const herd_gguf *g, const char *key, herd_gguf_vtype *elem_type,
-                       uint64_t *n, const void **data);
+bool herd_gguf_get_arr(const herd_gguf *g, const char *key, herd_gguf_vtype *elem_type, uint64_t *n,
+                       const void **data);
 /* The same by KV index (false if KV i is not an array). */
 bool herd_gguf_kv_arr(const herd_gguf *g, int64_t i, herd_gguf_vtype *elem_type, uint64_t *n,
                       const void **data);
 /* String arrays: fills ptrs[i]/lens[i] for i < n; n must not exceed the array's count. Pointers
  * into the mapping, not NUL-terminated. False if absent, not a string array, or n too large. */
-bool herd_gguf_get_arr_str(const herd_gguf *g, const char *key, const char **ptrs,
-                           uint64_t *lens, uint64_t n);
+bool herd_gguf_get_arr_str(const herd_gguf *g, const char *key, const char **ptrs, uint64_t *lens,
+                           uint64_t n);
 
 /* Tensors, in file order. */
 int64_t herd_gguf_n_tensors(const herd_gguf *g);
-const herd_gguf_tensor *herd_gguf_tensor_at(const herd_gguf *g, int64_t i); /* NULL if out of range */
+const herd_gguf_tensor *herd_gguf_tensor_at(const herd_gguf *g,
+                                            int64_t i); /* NULL if out of range */
 const herd_gguf_tensor *herd_gguf_find_tensor(const herd_gguf *g, const char *name); /* hashed */
 
 /* Printing helpers. */

@@ -232,8 +232,8 @@ herd_tensor *herd_get_rows(herd_graph *g, herd_tensor *table, herd_tensor *ids)
 {
     if (!table || !ids)
         return NULL;
-    return add_node(g, HERD_OP_GET_ROWS, new_2d(g, HERD_TYPE_F32, table->ne[0], ids->ne[0]),
-                    table, ids, NULL, NULL);
+    return add_node(g, HERD_OP_GET_ROWS, new_2d(g, HERD_TYPE_F32, table->ne[0], ids->ne[0]), table,
+                    ids, NULL, NULL);
 }
 
 herd_tensor *herd_set_rows(herd_graph *g, herd_tensor *dst, herd_tensor *rows, herd_tensor *idx)
@@ -264,8 +264,8 @@ herd_tensor *herd_mul_mat_id(herd_graph *g, herd_tensor *w, herd_tensor *x, herd
 
 herd_tensor *herd_rms_norm(herd_graph *g, herd_tensor *x, herd_tensor *w, float eps)
 {
-    herd_tensor *out = add_node(g, HERD_OP_RMS_NORM, new_like(g, HERD_TYPE_F32, x), x, w, NULL,
-                                NULL);
+    herd_tensor *out =
+        add_node(g, HERD_OP_RMS_NORM, new_like(g, HERD_TYPE_F32, x), x, w, NULL, NULL);
     if (out)
         NODE(g)->fp[0] = eps;
     return out;
@@ -274,8 +274,8 @@ herd_tensor *herd_rms_norm(herd_graph *g, herd_tensor *x, herd_tensor *w, float 
 herd_tensor *herd_layer_norm(herd_graph *g, herd_tensor *x, herd_tensor *w, herd_tensor *b,
                              float eps)
 {
-    herd_tensor *out = add_node(g, HERD_OP_LAYER_NORM, new_like(g, HERD_TYPE_F32, x), x, w, b,
-                                NULL);
+    herd_tensor *out =
+        add_node(g, HERD_OP_LAYER_NORM, new_like(g, HERD_TYPE_F32, x), x, w, b, NULL);
     if (out)
         NODE(g)->fp[0] = eps;
     return out;
@@ -284,8 +284,8 @@ herd_tensor *herd_layer_norm(herd_graph *g, herd_tensor *x, herd_tensor *w, herd
 herd_tensor *herd_rope(herd_graph *g, herd_tensor *x, herd_tensor *pos, herd_tensor *freq_factors,
                        int n_dims, float theta)
 {
-    herd_tensor *out = add_node(g, HERD_OP_ROPE, new_like(g, HERD_TYPE_F32, x), x, pos,
-                                freq_factors, NULL);
+    herd_tensor *out =
+        add_node(g, HERD_OP_ROPE, new_like(g, HERD_TYPE_F32, x), x, pos, freq_factors, NULL);
     if (out) {
         NODE(g)->ip[0] = n_dims;
         NODE(g)->fp[0] = theta;
@@ -295,8 +295,8 @@ herd_tensor *herd_rope(herd_graph *g, herd_tensor *x, herd_tensor *pos, herd_ten
 
 herd_tensor *herd_rope_2d(herd_graph *g, herd_tensor *x, herd_tensor *pos2, float theta)
 {
-    herd_tensor *out = add_node(g, HERD_OP_ROPE_2D, new_like(g, HERD_TYPE_F32, x), x, pos2, NULL,
-                                NULL);
+    herd_tensor *out =
+        add_node(g, HERD_OP_ROPE_2D, new_like(g, HERD_TYPE_F32, x), x, pos2, NULL, NULL);
     if (out)
         NODE(g)->fp[0] = theta;
     return out;
@@ -333,8 +333,8 @@ herd_tensor *herd_kv_store(herd_graph *g, herd_tensor *src, herd_tensor *cache, 
 
 herd_tensor *herd_softmax(herd_graph *g, herd_tensor *x, float scale)
 {
-    herd_tensor *out = add_node(g, HERD_OP_SOFTMAX, new_like(g, HERD_TYPE_F32, x), x, NULL, NULL,
-                                NULL);
+    herd_tensor *out =
+        add_node(g, HERD_OP_SOFTMAX, new_like(g, HERD_TYPE_F32, x), x, NULL, NULL, NULL);
     if (out)
         NODE(g)->fp[0] = scale;
     return out;
@@ -352,8 +352,8 @@ herd_tensor *herd_mul(herd_graph *g, herd_tensor *a, herd_tensor *b)
 
 herd_tensor *herd_scale(herd_graph *g, herd_tensor *x, float s)
 {
-    herd_tensor *out = add_node(g, HERD_OP_SCALE, new_like(g, HERD_TYPE_F32, x), x, NULL, NULL,
-                                NULL);
+    herd_tensor *out =
+        add_node(g, HERD_OP_SCALE, new_like(g, HERD_TYPE_F32, x), x, NULL, NULL, NULL);
     if (out)
         NODE(g)->fp[0] = s;
     return out;
@@ -415,8 +415,8 @@ herd_tensor *herd_concat(herd_graph *g, herd_tensor *a, herd_tensor *b, int dim)
         return NULL;
     int64_t ne[4] = { a->ne[0], a->ne[1], a->ne[2], a->ne[3] };
     ne[dim] += b->ne[dim];
-    herd_tensor *out = add_node(g, HERD_OP_CONCAT, herd_graph_tensor(g, HERD_TYPE_F32, 4, ne), a, b,
-                                NULL, NULL);
+    herd_tensor *out =
+        add_node(g, HERD_OP_CONCAT, herd_graph_tensor(g, HERD_TYPE_F32, 4, ne), a, b, NULL, NULL);
     if (out)
         NODE(g)->ip[0] = dim;
     return out;
@@ -551,17 +551,17 @@ herd_status herd_graph_plan(herd_graph *g, herd_tensor **keep, int n_keep, size_
         h[s].t = g->tensors[i];
         h[s].idx = i;
     }
-#define HFIND(p, out)                                                                             \
-    do {                                                                                          \
-        size_t s_ = HSLOT(p);                                                                     \
-        (out) = -1;                                                                               \
-        while (h[s_].t) {                                                                         \
-            if (h[s_].t == (p)) {                                                                 \
-                (out) = h[s_].idx;                                                                \
-                break;                                                                            \
-            }                                                                                     \
-            s_ = (s_ + 1) & (hcap - 1);                                                           \
-        }                                                                                         \
+#define HFIND(p, out)                   \
+    do {                                \
+        size_t s_ = HSLOT(p);           \
+        (out) = -1;                     \
+        while (h[s_].t) {               \
+            if (h[s_].t == (p)) {       \
+                (out) = h[s_].idx;      \
+                break;                  \
+            }                           \
+            s_ = (s_ + 1) & (hcap - 1); \
+        }                               \
     } while (0)
 
     /* last use of each base intermediate (views count as uses of their base) */
@@ -649,10 +649,14 @@ int herd_backend_kind_from_name(const char *name)
 const char *herd_backend_kind_name(herd_backend_kind k)
 {
     switch (k) {
-    case HERD_BACKEND_AUTO: return "auto";
-    case HERD_BACKEND_CPU: return "cpu";
-    case HERD_BACKEND_VULKAN: return "vulkan";
-    case HERD_BACKEND_CUDA: return "cuda";
+    case HERD_BACKEND_AUTO:
+        return "auto";
+    case HERD_BACKEND_CPU:
+        return "cpu";
+    case HERD_BACKEND_VULKAN:
+        return "vulkan";
+    case HERD_BACKEND_CUDA:
+        return "cuda";
     }
     return "?";
 }

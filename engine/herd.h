@@ -39,7 +39,8 @@ herd_model_params herd_model_default_params(void);
 
 /* Loads a llama4 text GGUF. Fails with one clear sentence for: missing/unreadable file (IO), not a
  * GGUF or corrupt (FORMAT), not general.architecture = llama4 or a tensor type the engine does
- * not compute (UNSUPPORTED, naming the type and tensor), not enough memory (NOMEM, with figures). */
+ * not compute (UNSUPPORTED, naming the type and tensor), not enough memory (NOMEM, with figures).
+ */
 herd_model *herd_model_load(const char *path, const herd_model_params *params, herd_error *err);
 
 /* Named synthetic shapes for benchmarks: "mini", "scout", "maverick" (random weights of `type`,
@@ -70,15 +71,15 @@ const herd_tokenizer *herd_model_tokenizer(const herd_model *m); /* NULL for syn
 herd_backend *herd_model_backend(const herd_model *m);
 
 typedef struct herd_session_params {
-    int n_ctx;          /* context length (tokens); 0 = min(model maximum, 8192) */
-    int n_batch;        /* prefill micro-batch; 0 = 512 on the CPU, 2048 on GPUs */
-    herd_type kv_type;  /* HERD_TYPE_F16 (default) or HERD_TYPE_F32 */
-    unsigned ablate;    /* tests only: HERD_ABLATE_* flags switch a model feature off, to show
-                           that the parity tests would catch its absence */
+    int n_ctx;         /* context length (tokens); 0 = min(model maximum, 8192) */
+    int n_batch;       /* prefill micro-batch; 0 = 512 on the CPU, 2048 on GPUs */
+    herd_type kv_type; /* HERD_TYPE_F16 (default) or HERD_TYPE_F32 */
+    unsigned ablate;   /* tests only: HERD_ABLATE_* flags switch a model feature off, to show
+                          that the parity tests would catch its absence */
 } herd_session_params;
 
-#define HERD_ABLATE_CHUNK 1u  /* RoPE layers attend causally to everything (no chunk mask) */
-#define HERD_ABLATE_TEMP 2u   /* no attention temperature tuning on NoPE layers */
+#define HERD_ABLATE_CHUNK  1u /* RoPE layers attend causally to everything (no chunk mask) */
+#define HERD_ABLATE_TEMP   2u /* no attention temperature tuning on NoPE layers */
 #define HERD_ABLATE_ROUTER 4u /* every token goes to expert 0 (router logits ignored) */
 
 herd_session_params herd_session_default_params(void);
@@ -108,11 +109,11 @@ herd_status herd_session_eval(herd_session *s, const int32_t *tokens, int n,
                               herd_progress_cb progress, void *progress_data, herd_error *err);
 
 typedef struct herd_sampler_params {
-    float temperature;   /* 0 = greedy */
-    float top_p;         /* 1 = off */
-    int top_k;           /* 0 = off */
-    float min_p;         /* 0 = off */
-    float repeat_penalty;/* 1 = off */
+    float temperature;    /* 0 = greedy */
+    float top_p;          /* 1 = off */
+    int top_k;            /* 0 = off */
+    float min_p;          /* 0 = off */
+    float repeat_penalty; /* 1 = off */
     int repeat_last_n;
     uint64_t seed;
 } herd_sampler_params;
@@ -120,12 +121,12 @@ typedef struct herd_sampler_params {
 herd_sampler_params herd_sampler_default_params(void); /* Llama 4 defaults: T 0.6, top-p 0.9 */
 
 typedef struct herd_gen_stats {
-    int n_prompt;        /* tokens of the prompt */
-    int n_prompt_eval;   /* of which evaluated (the rest came from the cache) */
-    int n_gen;           /* tokens generated */
-    double t_prompt_ms;  /* prompt evaluation time */
-    double t_gen_ms;     /* generation time after the first token */
-    double ttft_ms;      /* time to first token */
+    int n_prompt;       /* tokens of the prompt */
+    int n_prompt_eval;  /* of which evaluated (the rest came from the cache) */
+    int n_gen;          /* tokens generated */
+    double t_prompt_ms; /* prompt evaluation time */
+    double t_gen_ms;    /* generation time after the first token */
+    double ttft_ms;     /* time to first token */
     bool stopped_by_eos;
     bool cancelled;
 } herd_gen_stats;
@@ -138,7 +139,7 @@ typedef void (*herd_prompt_progress_cb)(int done, int total, void *user_data);
 
 typedef struct herd_gen_params {
     herd_sampler_params sampling;
-    int max_tokens;           /* 0 = until a stop token or the context is full */
+    int max_tokens; /* 0 = until a stop token or the context is full */
     herd_piece_cb on_piece;
     herd_prompt_progress_cb on_prompt_progress;
     void *user_data;

@@ -82,10 +82,10 @@ static int byte_unicode(int b, char out[4])
 static const char *special_name(int i, char *buf, size_t n)
 {
     static const char *named[] = {
-        [0] = "<|begin_of_text|>", [1] = "<|end_of_text|>", [5] = "<|header_start|>",
-        [6] = "<|header_end|>",    [7] = "<|eom|>",         [8] = "<|eot|>",
-        [80] = "<|image_start|>",  [81] = "<|image_end|>",  [84] = "<|tile_x_separator|>",
-        [85] = "<|tile_y_separator|>", [90] = "<|image|>",  [92] = "<|patch|>",
+        [0] = "<|begin_of_text|>",     [1] = "<|end_of_text|>", [5] = "<|header_start|>",
+        [6] = "<|header_end|>",        [7] = "<|eom|>",         [8] = "<|eot|>",
+        [80] = "<|image_start|>",      [81] = "<|image_end|>",  [84] = "<|tile_x_separator|>",
+        [85] = "<|tile_y_separator|>", [90] = "<|image|>",      [92] = "<|patch|>",
     };
     if (i < (int)(sizeof named / sizeof named[0]) && named[i])
         return named[i];

@@ -104,9 +104,9 @@ static herd_status read_hparams(const herd_gguf *g, llama4_hparams *hp, herd_err
     hp->qk_norm = hp->n_expert != 128;
     if (herd_gguf_get_bool(g, "llama4.use_qk_norm", &b))
         hp->qk_norm = b;
-    if (hp->moe_step <= 0 || hp->n_expert_used != 1 || hp->chunk_size <= 0 ||
-        hp->temp_floor <= 0 || hp->head_dim <= 0 || hp->head_dim % 2 ||
-        hp->rope_dims > hp->head_dim || hp->rope_dims <= 0 || hp->rope_dims % 2)
+    if (hp->moe_step <= 0 || hp->n_expert_used != 1 || hp->chunk_size <= 0 || hp->temp_floor <= 0 ||
+        hp->head_dim <= 0 || hp->head_dim % 2 || hp->rope_dims > hp->head_dim ||
+        hp->rope_dims <= 0 || hp->rope_dims % 2)
         return herd_error_set(err, HERD_ERR_UNSUPPORTED,
                               "%s: unsupported hyperparameters (experts used %d, moe step %d, "
                               "head dim %d, rope dims %d)",
@@ -185,11 +185,11 @@ static herd_status bind_weights(herd_model *m, herd_error *err)
     for (int l = 0; l < hp->n_layer; l++) {
         llama4_layer *L = &m->layers[l];
         char n[96];
-#define B(field, suffix, nd, ...)                                                                 \
-    do {                                                                                          \
-        snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                                           \
-        if ((st = bind(g, &L->field, n, nd, NE(__VA_ARGS__), true, NULL, err)))                   \
-            return st;                                                                            \
+#define B(field, suffix, nd, ...)                                               \
+    do {                                                                        \
+        snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                          \
+        if ((st = bind(g, &L->field, n, nd, NE(__VA_ARGS__), true, NULL, err))) \
+            return st;                                                          \
     } while (0)
         B(attn_norm, "attn_norm.weight", 1, D);
         B(wq, "attn_q.weight", 2, D, hd * hp->n_head);
@@ -239,8 +239,8 @@ herd_status llama4_collect_weights(herd_model *m, herd_error *err)
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
             m->all_weights[n++] = ts[i];
         if (L->moe) {
-            herd_tensor *tm[] = { &L->gate_inp, &L->gate_exps, &L->up_exps, &L->down_exps,
-                                  &L->gate_shexp, &L->up_shexp, &L->down_shexp };
+            herd_tensor *tm[] = { &L->gate_inp,   &L->gate_exps, &L->up_exps,   &L->down_exps,
+                                  &L->gate_shexp, &L->up_shexp,  &L->down_shexp };
             for (size_t i = 0; i < sizeof tm / sizeof tm[0]; i++)
                 m->all_weights[n++] = tm[i];
         } else {
@@ -319,8 +319,9 @@ void llama4_compute_info(herd_model *m)
 
 static herd_status open_backend(herd_model *m, const herd_model_params *p, herd_error *err)
 {
-    herd_backend_params bp = { .kind = p->backend, .device = p->device, .n_threads = p->n_threads,
-                               .profile = p->profile };
+    herd_backend_params bp = {
+        .kind = p->backend, .device = p->device, .n_threads = p->n_threads, .profile = p->profile
+    };
     char note[256];
     m->be = herd_backend_init_auto(&bp, note, sizeof note, err);
     if (!m->be)
@@ -335,12 +336,12 @@ static herd_status attach_backend(herd_model *m, const herd_model_params *p, her
     if (!m->be && open_backend(m, p, err))
         return err ? err->code : HERD_ERR_DEVICE;
     for (int i = 0; i < m->n_weights; i++)
-        if (m->be->iface->supports_type && !m->be->iface->supports_type(m->be, m->all_weights[i]->type))
+        if (m->be->iface->supports_type &&
+            !m->be->iface->supports_type(m->be, m->all_weights[i]->type))
             return herd_error_set(err, HERD_ERR_UNSUPPORTED,
                                   "the %s backend does not support %s weights (tensor '%s')",
                                   m->be->iface->name(m->be),
-                                  herd_type_name(m->all_weights[i]->type),
-                                  m->all_weights[i]->name);
+                                  herd_type_name(m->all_weights[i]->type), m->all_weights[i]->name);
     return m->be->iface->weights_upload(m->be, m->all_weights, m->n_weights, p->progress,
                                         p->progress_data, err);
 }
@@ -444,23 +445,69 @@ typedef struct shape_def {
 } shape_def;
 
 static const shape_def shapes[] = {
-    { "mini", { .n_vocab = 3072, .n_ctx_train = 131072, .n_embd = 2048, .n_layer = 16,
-                .n_head = 16, .n_head_kv = 4, .head_dim = 128, .n_ff_dense = 4096,
-                .n_ff_expert = 1024, .n_expert = 16, .n_expert_used = 1, .moe_step = 1,
-                .rms_eps = 1e-5f, .rope_theta = 500000.0f, .rope_dims = 128, .chunk_size = 8192,
-                .nope_interval = 4, .temp_floor = 8192, .temp_scale = 0.1f, .qk_norm = true } },
-    { "scout", { .n_vocab = 202048, .n_ctx_train = 10485760, .n_embd = 5120, .n_layer = 48,
-                 .n_head = 40, .n_head_kv = 8, .head_dim = 128, .n_ff_dense = 16384,
-                 .n_ff_expert = 8192, .n_expert = 16, .n_expert_used = 1, .moe_step = 1,
-                 .rms_eps = 1e-5f, .rope_theta = 500000.0f, .rope_dims = 128,
-                 .chunk_size = 8192, .nope_interval = 4, .temp_floor = 8192, .temp_scale = 0.1f,
-                 .qk_norm = true } },
-    { "maverick", { .n_vocab = 202048, .n_ctx_train = 1048576, .n_embd = 5120, .n_layer = 48,
-                    .n_head = 40, .n_head_kv = 8, .head_dim = 128, .n_ff_dense = 16384,
-                    .n_ff_expert = 8192, .n_expert = 128, .n_expert_used = 1, .moe_step = 2,
-                    .rms_eps = 1e-5f, .rope_theta = 500000.0f, .rope_dims = 128,
-                    .chunk_size = 8192, .nope_interval = 4, .temp_floor = 8192,
-                    .temp_scale = 0.1f, .qk_norm = false } },
+    { "mini",
+      { .n_vocab = 3072,
+        .n_ctx_train = 131072,
+        .n_embd = 2048,
+        .n_layer = 16,
+        .n_head = 16,
+        .n_head_kv = 4,
+        .head_dim = 128,
+        .n_ff_dense = 4096,
+        .n_ff_expert = 1024,
+        .n_expert = 16,
+        .n_expert_used = 1,
+        .moe_step = 1,
+        .rms_eps = 1e-5f,
+        .rope_theta = 500000.0f,
+        .rope_dims = 128,
+        .chunk_size = 8192,
+        .nope_interval = 4,
+        .temp_floor = 8192,
+        .temp_scale = 0.1f,
+        .qk_norm = true } },
+    { "scout",
+      { .n_vocab = 202048,
+        .n_ctx_train = 10485760,
+        .n_embd = 5120,
+        .n_layer = 48,
+        .n_head = 40,
+        .n_head_kv = 8,
+        .head_dim = 128,
+        .n_ff_dense = 16384,
+        .n_ff_expert = 8192,
+        .n_expert = 16,
+        .n_expert_used = 1,
+        .moe_step = 1,
+        .rms_eps = 1e-5f,
+        .rope_theta = 500000.0f,
+        .rope_dims = 128,
+        .chunk_size = 8192,
+        .nope_interval = 4,
+        .temp_floor = 8192,
+        .temp_scale = 0.1f,
+        .qk_norm = true } },
+    { "maverick",
+      { .n_vocab = 202048,
+        .n_ctx_train = 1048576,
+        .n_embd = 5120,
+        .n_layer = 48,
+        .n_head = 40,
+        .n_head_kv = 8,
+        .head_dim = 128,
+        .n_ff_dense = 16384,
+        .n_ff_expert = 8192,
+        .n_expert = 128,
+        .n_expert_used = 1,
+        .moe_step = 2,
+        .rms_eps = 1e-5f,
+        .rope_theta = 500000.0f,
+        .rope_dims = 128,
+        .chunk_size = 8192,
+        .nope_interval = 4,
+        .temp_floor = 8192,
+        .temp_scale = 0.1f,
+        .qk_norm = false } },
 };
 
 static uint64_t rng_next(uint64_t *s)
@@ -542,8 +589,8 @@ herd_model *herd_model_synthetic(const char *shape, herd_type type, const herd_m
         if (!strcmp(shapes[i].name, shape))
             sd = &shapes[i];
     if (!sd) {
-        herd_error_set(err, HERD_ERR_INVALID, "unknown synthetic shape '%s' (mini, scout, maverick)",
-                       shape);
+        herd_error_set(err, HERD_ERR_INVALID,
+                       "unknown synthetic shape '%s' (mini, scout, maverick)", shape);
         return NULL;
     }
     const herd_type_info *ti = herd_type_get(type);
@@ -571,10 +618,10 @@ herd_model *herd_model_synthetic(const char *shape, herd_type type, const herd_m
     const int64_t F = hp->n_ff_expert, Fd = hp->n_ff_dense, E = hp->n_expert;
     /* the mini shape and Scout carry llama3 rope scaling (rope_freqs), Maverick does not */
     m->has_rope_freqs = strcmp(shape, "maverick") != 0;
-#define T(t, ty, nd, ...)                                                                         \
-    do {                                                                                          \
-        herd_tensor_init(&(t), (ty), (nd), NE(__VA_ARGS__));                                     \
-        (t).kind = HERD_TENSOR_WEIGHT;                                                            \
+#define T(t, ty, nd, ...)                                    \
+    do {                                                     \
+        herd_tensor_init(&(t), (ty), (nd), NE(__VA_ARGS__)); \
+        (t).kind = HERD_TENSOR_WEIGHT;                       \
     } while (0)
     T(m->tok_embd, type, 2, D, V);
     T(m->output_norm, HERD_TYPE_F32, 1, D);
@@ -608,15 +655,16 @@ herd_model *herd_model_synthetic(const char *shape, herd_type type, const herd_m
             T(L->ffn_up, type, 2, D, Fd);
             T(L->ffn_down, type, 2, Fd, D);
         }
-        static const char *names[] = { "attn_norm", "ffn_norm", "attn_q", "attn_k", "attn_v",
-                                       "attn_output", "ffn_gate_inp", "ffn_gate_exps",
-                                       "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp",
-                                       "ffn_up_shexp", "ffn_down_shexp", "ffn_gate", "ffn_up",
+        static const char *names[] = { "attn_norm",      "ffn_norm",       "attn_q",
+                                       "attn_k",         "attn_v",         "attn_output",
+                                       "ffn_gate_inp",   "ffn_gate_exps",  "ffn_up_exps",
+                                       "ffn_down_exps",  "ffn_gate_shexp", "ffn_up_shexp",
+                                       "ffn_down_shexp", "ffn_gate",       "ffn_up",
                                        "ffn_down" };
-        herd_tensor *ts[] = { &L->attn_norm, &L->ffn_norm, &L->wq, &L->wk, &L->wv, &L->wo,
-                              &L->gate_inp, &L->gate_exps, &L->up_exps, &L->down_exps,
-                              &L->gate_shexp, &L->up_shexp, &L->down_shexp, &L->ffn_gate,
-                              &L->ffn_up, &L->ffn_down };
+        herd_tensor *ts[] = { &L->attn_norm,  &L->ffn_norm,  &L->wq,         &L->wk,
+                              &L->wv,         &L->wo,        &L->gate_inp,   &L->gate_exps,
+                              &L->up_exps,    &L->down_exps, &L->gate_shexp, &L->up_shexp,
+                              &L->down_shexp, &L->ffn_gate,  &L->ffn_up,     &L->ffn_down };
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
             snprintf(ts[i]->name, sizeof ts[i]->name, "blk.%d.%s.weight", l, names[i]);
     }
@@ -658,8 +706,8 @@ herd_model *herd_model_synthetic(const char *shape, herd_type type, const herd_m
         off += (herd_tensor_nbytes(t) + 63) / 64 * 64;
         bool norm = t->ne[1] == 1 && t != &m->rope_freqs;
         fill_random(t, 0x5EED0000ull + (uint64_t)i * 7919, norm);
-        if (params->progress && !params->progress(0.9f * (float)(i + 1) / (float)m->n_weights,
-                                                  params->progress_data)) {
+        if (params->progress &&
+            !params->progress(0.9f * (float)(i + 1) / (float)m->n_weights, params->progress_data)) {
             herd_error_set(err, HERD_ERR_ABORTED, "cancelled");
             goto fail;
         }

@@ -11,11 +11,11 @@ typedef struct llama4_hparams {
     int n_ff_dense, n_ff_expert, n_expert, n_expert_used, moe_step;
     float rms_eps, rope_theta;
     int rope_dims;
-    int chunk_size;     /* chunked attention window on RoPE layers (8192 by convention) */
-    int nope_interval;  /* every nope_interval-th layer is NoPE: (l+1) % interval == 0 */
-    int temp_floor;     /* attention temperature tuning floor (8192) */
-    float temp_scale;   /* 0.1 */
-    bool qk_norm;       /* weightless RMS norm of q and k on RoPE layers (Scout yes, Maverick no) */
+    int chunk_size;    /* chunked attention window on RoPE layers (8192 by convention) */
+    int nope_interval; /* every nope_interval-th layer is NoPE: (l+1) % interval == 0 */
+    int temp_floor;    /* attention temperature tuning floor (8192) */
+    float temp_scale;  /* 0.1 */
+    bool qk_norm;      /* weightless RMS norm of q and k on RoPE layers (Scout yes, Maverick no) */
 } llama4_hparams;
 
 typedef struct llama4_layer {
@@ -28,7 +28,7 @@ typedef struct llama4_layer {
 } llama4_layer;
 
 struct herd_model {
-    herd_gguf *gguf;          /* NULL for synthetic models */
+    herd_gguf *gguf; /* NULL for synthetic models */
     llama4_hparams hp;
     herd_tensor tok_embd, output_norm, output, rope_freqs;
     bool has_rope_freqs;
@@ -36,7 +36,7 @@ struct herd_model {
     herd_tokenizer *tok;
     herd_backend *be;
     herd_model_info info;
-    void *synthetic_data;     /* owned host memory of a synthetic model's weights */
+    void *synthetic_data; /* owned host memory of a synthetic model's weights */
     size_t synthetic_size;
     herd_tensor **all_weights; /* every weight tensor (for upload / save) */
     int n_weights;

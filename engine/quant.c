@@ -59,7 +59,7 @@ uint16_t herd_f32_to_f16(float f)
         return (uint16_t)(sign | 0x7c00 | (x > 0x7f800000u ? 0x200 | ((x >> 13) & 0x3ff) : 0));
     if (x >= 0x477ff000u) /* rounds to >= 65536: inf */
         return (uint16_t)(sign | 0x7c00);
-    if (x < 0x38800000u) { /* below 2^-14: subnormal half (or zero) */
+    if (x < 0x38800000u) {                   /* below 2^-14: subnormal half (or zero) */
         float v = bits_f32(x) * 16777216.0f; /* exact, < 1024 */
         return (uint16_t)(sign | (uint16_t)nearbyintf(v));
     }
@@ -262,23 +262,35 @@ herd_quantize_fn herd_get_quantize_isa(herd_type type, const char *isa)
 herd_type herd_vec_dot_type(herd_type wtype)
 {
     switch (wtype) {
-    case HERD_TYPE_F32: return HERD_TYPE_F32;
-    case HERD_TYPE_F16: return HERD_TYPE_F16;
-    case HERD_TYPE_BF16: return HERD_TYPE_BF16;
+    case HERD_TYPE_F32:
+        return HERD_TYPE_F32;
+    case HERD_TYPE_F16:
+        return HERD_TYPE_F16;
+    case HERD_TYPE_BF16:
+        return HERD_TYPE_BF16;
     case HERD_TYPE_Q8_0:
-    case HERD_TYPE_Q4_0: return HERD_TYPE_Q8_0;
+    case HERD_TYPE_Q4_0:
+        return HERD_TYPE_Q8_0;
     case HERD_TYPE_Q4_K:
     case HERD_TYPE_Q5_K:
-    case HERD_TYPE_Q6_K: return HERD_TYPE_Q8_K;
-    default: return (herd_type)-1;
+    case HERD_TYPE_Q6_K:
+        return HERD_TYPE_Q8_K;
+    default:
+        return (herd_type)-1;
     }
 }
 
 int herd_quant_supported(herd_type type)
 {
     switch (type) {
-    case HERD_TYPE_F32: case HERD_TYPE_F16: case HERD_TYPE_BF16: case HERD_TYPE_Q8_0:
-    case HERD_TYPE_Q4_0: case HERD_TYPE_Q4_K: case HERD_TYPE_Q5_K: case HERD_TYPE_Q6_K:
+    case HERD_TYPE_F32:
+    case HERD_TYPE_F16:
+    case HERD_TYPE_BF16:
+    case HERD_TYPE_Q8_0:
+    case HERD_TYPE_Q4_0:
+    case HERD_TYPE_Q4_K:
+    case HERD_TYPE_Q5_K:
+    case HERD_TYPE_Q6_K:
     case HERD_TYPE_Q8_K:
         return 1;
     default:
@@ -434,7 +446,6 @@ static void quantize_q4_0_ref(const float *x, void *dst, int64_t n)
         }
     }
 }
-
 
 /* Fit x[0..n) ≈ scale·L − mn with L in [0, nmax], mn >= 0, minimising Σ wt·err² by a small search
  * over the scale (11 candidates around nmax/(max-min)) each followed by a least-squares refit of
@@ -654,7 +665,8 @@ static void quantize_q6_K_ref(const float *x, void *dst, int64_t n)
                 int q1 = Lh[l], q2 = Lh[l + 32], q3 = Lh[l + 64], q4 = Lh[l + 96];
                 ql[l] = (uint8_t)((q1 & 15) | ((q3 & 15) << 4));
                 ql[l + 32] = (uint8_t)((q2 & 15) | ((q4 & 15) << 4));
-                qh[l] = (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+                qh[l] =
+                    (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
             }
         }
     }
@@ -663,16 +675,26 @@ static void quantize_q6_K_ref(const float *x, void *dst, int64_t n)
 static herd_quantize_fn ref_quantizer(herd_type type)
 {
     switch (type) {
-    case HERD_TYPE_F32: return quantize_f32;
-    case HERD_TYPE_F16: return quantize_f16_ref;
-    case HERD_TYPE_BF16: return quantize_bf16_ref;
-    case HERD_TYPE_Q8_0: return quantize_q8_0_ref;
-    case HERD_TYPE_Q4_0: return quantize_q4_0_ref;
-    case HERD_TYPE_Q4_K: return quantize_q4_K_ref;
-    case HERD_TYPE_Q5_K: return quantize_q5_K_ref;
-    case HERD_TYPE_Q6_K: return quantize_q6_K_ref;
-    case HERD_TYPE_Q8_K: return quantize_q8_K_ref;
-    default: return NULL;
+    case HERD_TYPE_F32:
+        return quantize_f32;
+    case HERD_TYPE_F16:
+        return quantize_f16_ref;
+    case HERD_TYPE_BF16:
+        return quantize_bf16_ref;
+    case HERD_TYPE_Q8_0:
+        return quantize_q8_0_ref;
+    case HERD_TYPE_Q4_0:
+        return quantize_q4_0_ref;
+    case HERD_TYPE_Q4_K:
+        return quantize_q4_K_ref;
+    case HERD_TYPE_Q5_K:
+        return quantize_q5_K_ref;
+    case HERD_TYPE_Q6_K:
+        return quantize_q6_K_ref;
+    case HERD_TYPE_Q8_K:
+        return quantize_q8_K_ref;
+    default:
+        return NULL;
     }
 }
 
@@ -951,9 +973,9 @@ HERD_DEFINE_TILE_FROM_ROWS(tile_q6_K_ref, rows_q6_K_ref)
 
 static void init_ref_table(herd_isa_kernels *k)
 {
-#define SET(T, name)                                                                            \
-    k->dot[HERD_TYPE_##T] = dot_##name##_ref;                                                   \
-    k->rows[HERD_TYPE_##T] = rows_##name##_ref;                                                 \
+#define SET(T, name)                            \
+    k->dot[HERD_TYPE_##T] = dot_##name##_ref;   \
+    k->rows[HERD_TYPE_##T] = rows_##name##_ref; \
     k->tile[HERD_TYPE_##T] = tile_##name##_ref;
     SET(F32, f32)
     SET(F16, f16)

@@ -16,7 +16,7 @@ struct herd_sampler {
     struct cand {
         float logit;
         int32_t id;
-    } *cands;
+    } * cands;
 };
 
 herd_sampler_params herd_sampler_default_params(void)

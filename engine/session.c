@@ -13,9 +13,9 @@ size_t herd__mem_available(void);
 
 typedef struct cached_graph {
     herd_graph *g;
-    int n_tokens;      /* tokens in the batch */
-    int n_img;         /* image rows substituted */
-    int n_out;         /* logits rows produced */
+    int n_tokens; /* tokens in the batch */
+    int n_img;    /* image rows substituted */
+    int n_out;    /* logits rows produced */
     herd_tensor *logits;
 } cached_graph;
 
@@ -30,9 +30,9 @@ struct herd_session {
     size_t kv_bytes, io_bytes;
     /* inputs / outputs (STATE tensors in io_buf) */
     herd_tensor inp_ids, inp_pos, inp_img, inp_img_idx, out_logits;
-    int max_out;                    /* rows of out_logits */
-    cached_graph decode;            /* the one-token graph, built once */
-    cached_graph batch;             /* the last prefill graph */
+    int max_out;         /* rows of out_logits */
+    cached_graph decode; /* the one-token graph, built once */
+    cached_graph batch;  /* the last prefill graph */
     /* what the cache holds: tokens and, for <|patch|> tokens, a hash of the image row */
     int n_past;
     int32_t *hist_tok;
@@ -94,7 +94,8 @@ herd_session *herd_session_new(herd_model *m, const herd_session_params *params,
         params = &defaults;
     const llama4_hparams *hp = &m->hp;
     herd_backend *be = m->be;
-    int n_ctx = params->n_ctx > 0 ? params->n_ctx : (hp->n_ctx_train < 8192 ? hp->n_ctx_train : 8192);
+    int n_ctx =
+        params->n_ctx > 0 ? params->n_ctx : (hp->n_ctx_train < 8192 ? hp->n_ctx_train : 8192);
     if (n_ctx > hp->n_ctx_train) {
         herd_error_set(err, HERD_ERR_LIMIT, "context of %d tokens exceeds the model's maximum (%d)",
                        n_ctx, hp->n_ctx_train);
@@ -113,8 +114,8 @@ herd_session *herd_session_new(herd_model *m, const herd_session_params *params,
     s->n_ctx = n_ctx;
     /* GPUs want big prefill batches (weights are dequantized once per batch for the GEMMs);
      * on the CPU 512 keeps the working set in cache-friendly sizes */
-    s->n_batch = params->n_batch > 0 ? params->n_batch
-                                     : (m->be->kind == HERD_BACKEND_CPU ? 512 : 2048);
+    s->n_batch =
+        params->n_batch > 0 ? params->n_batch : (m->be->kind == HERD_BACKEND_CPU ? 512 : 2048);
     if (s->n_batch > n_ctx)
         s->n_batch = n_ctx;
     s->kv_type = params->kv_type;
@@ -174,8 +175,7 @@ herd_session *herd_session_new(herd_model *m, const herd_session_params *params,
         if (avail && need > avail) {
             herd_error_set(err, HERD_ERR_NOMEM,
                            "a %d-token context needs %.2f GiB on the %s device; %.2f GiB free",
-                           n_ctx, need / 1073741824.0, be->iface->name(be),
-                           avail / 1073741824.0);
+                           n_ctx, need / 1073741824.0, be->iface->name(be), avail / 1073741824.0);
             goto fail;
         }
     }
@@ -305,12 +305,12 @@ static herd_tensor *build_forward(herd_session *s, herd_graph *g, int T, int n_i
         herd_tensor *f = herd_rms_norm(g, x, &L->ffn_norm, hp->rms_eps);
         herd_tensor *y;
         if (L->moe) {
-            herd_tensor *logits = herd_mul_mat(g, &L->gate_inp, f);   /* [E, T] */
+            herd_tensor *logits = herd_mul_mat(g, &L->gate_inp, f); /* [E, T] */
             if (s->ablate & HERD_ABLATE_ROUTER)
                 logits = herd_scale(g, logits, 0.0f);
-            herd_tensor *sel = herd_argmax(g, logits);                 /* I32 [T] */
-            herd_tensor *gate = herd_select_sigmoid(g, logits, sel);  /* [1, T] */
-            herd_tensor *u = herd_mul(g, f, gate);                     /* router weight on input */
+            herd_tensor *sel = herd_argmax(g, logits);               /* I32 [T] */
+            herd_tensor *gate = herd_select_sigmoid(g, logits, sel); /* [1, T] */
+            herd_tensor *u = herd_mul(g, f, gate);                   /* router weight on input */
             herd_tensor *ge = herd_mul_mat_id(g, &L->gate_exps, u, sel);
             herd_tensor *ue = herd_mul_mat_id(g, &L->up_exps, u, sel);
             herd_tensor *yr = herd_mul_mat_id(g, &L->down_exps, herd_swiglu(g, ge, ue), sel);
@@ -446,8 +446,8 @@ static herd_status eval_internal(herd_session *s, const int32_t *tokens, int n,
         cached_graph *c = NULL;
         if ((st = be->iface->tensor_set(be, &s->inp_ids, tokens + done, 0, (size_t)T * 4, err)) ||
             (st = be->iface->tensor_set(be, &s->inp_pos, pos, 0, (size_t)T * 4, err)) ||
-            (n_img && (st = be->iface->tensor_set(be, &s->inp_img_idx, idx, 0, (size_t)n_img * 4,
-                                                  err))) ||
+            (n_img &&
+             (st = be->iface->tensor_set(be, &s->inp_img_idx, idx, 0, (size_t)n_img * 4, err))) ||
             (st = get_graph(s, T, n_img, n_out, &c, err)) ||
             (st = be->iface->graph_compute(be, c->g, err)))
             break;
@@ -472,8 +472,7 @@ herd_status herd_session_eval(herd_session *s, const int32_t *tokens, int n,
                               herd_progress_cb progress, void *progress_data, herd_error *err)
 {
     atomic_store(&s->cancel, 0);
-    return eval_internal(s, tokens, n, images, 0, logits, all_logits, progress, progress_data,
-                         err);
+    return eval_internal(s, tokens, n, images, 0, logits, all_logits, progress, progress_data, err);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -510,9 +509,8 @@ herd_status herd_generate(herd_session *s, const int32_t *prompt, int n_prompt,
     if (n_prompt <= 0)
         return herd_error_set(err, HERD_ERR_INVALID, "empty prompt");
     if (n_prompt >= s->n_ctx)
-        return herd_error_set(err, HERD_ERR_LIMIT,
-                              "the prompt has %d tokens; the context holds %d", n_prompt,
-                              s->n_ctx);
+        return herd_error_set(err, HERD_ERR_LIMIT, "the prompt has %d tokens; the context holds %d",
+                              n_prompt, s->n_ctx);
     atomic_store(&s->cancel, 0);
 
     /* reuse the cached prefix (tokens and image rows must match); keep >= 1 token to evaluate */
@@ -547,10 +545,11 @@ herd_status herd_generate(herd_session *s, const int32_t *prompt, int n_prompt,
         herd_sampler_accept(smp, prompt[i]);
 
     double t0 = now_ms();
-    prompt_progress pp = { params->on_prompt_progress, params->user_data, common, n_prompt,
-                           n_prompt - common, s };
-    herd_status st = eval_internal(s, prompt + common, n_prompt - common, images, img_seen,
-                                   logits, false, on_prefill_progress, &pp, err);
+    prompt_progress pp = {
+        params->on_prompt_progress, params->user_data, common, n_prompt, n_prompt - common, s
+    };
+    herd_status st = eval_internal(s, prompt + common, n_prompt - common, images, img_seen, logits,
+                                   false, on_prefill_progress, &pp, err);
     stats->n_prompt_eval = n_prompt - common;
     double t1 = now_ms();
     stats->t_prompt_ms = t1 - t0;
@@ -567,8 +566,8 @@ herd_status herd_generate(herd_session *s, const int32_t *prompt, int n_prompt,
         herd_sampler_accept(smp, tok);
         size_t len;
         const char *piece = herd_detok_push(dt, tok, &len);
-        if (params->on_piece && !params->on_piece(piece ? piece : "", piece ? len : 0, tok,
-                                                  params->user_data)) {
+        if (params->on_piece &&
+            !params->on_piece(piece ? piece : "", piece ? len : 0, tok, params->user_data)) {
             stats->cancelled = true;
             break;
         }

@@ -9,7 +9,7 @@
 /* Meta's encoder limits (llama-models tokenizer.py): TIKTOKEN_MAX_ENCODE_CHARS and
  * MAX_NO_WHITESPACES_CHARS, both in code points. */
 #define MAX_ENCODE_CHARS 400000
-#define MAX_RUN_CHARS 25000
+#define MAX_RUN_CHARS    25000
 
 /* Pieces up to this many bytes are merged with a plain array (tiktoken's own method); longer ones
  * with a heap over a linked list. */
@@ -35,7 +35,7 @@ struct herd_tokenizer {
     uint8_t *types;    /* [n_vocab] herd_token_type */
     uint32_t *tok_off; /* [n_vocab + 1] into bytes */
     char *bytes;
-    size_t max_len;    /* longest token, bytes */
+    size_t max_len; /* longest token, bytes */
 
     int32_t byte_id[256];
     strmap normal;  /* NORMAL/BYTE tokens: the BPE vocabulary */
@@ -44,7 +44,7 @@ struct herd_tokenizer {
     pair_entry *pairs;
     uint64_t pair_mask;
 
-    bool special_first[256]; /* first bytes of special texts */
+    bool special_first[256];  /* first bytes of special texts */
     int32_t special_lens[64]; /* distinct special text lengths, longest first */
     int n_special_lens;
     bool special_len_overflow; /* more distinct lengths than fit: try every length */
@@ -485,11 +485,11 @@ static void bpe_large(const herd_tokenizer *t, const uint8_t *b, int n, enc_out 
         ver[i] = 0;
         alive[i] = 1;
     }
-#define PUSH_PAIR(i)                                                                        \
-    do {                                                                                    \
-        const pair_entry *e_ = pair_find(t, id[i], id[next[i]]);                            \
-        if (e_)                                                                             \
-            heap_push(h, &hn, (heap_ent){ e_->rank, (i), ver[i], e_->merged });             \
+#define PUSH_PAIR(i)                                                            \
+    do {                                                                        \
+        const pair_entry *e_ = pair_find(t, id[i], id[next[i]]);                \
+        if (e_)                                                                 \
+            heap_push(h, &hn, (heap_ent){ e_->rank, (i), ver[i], e_->merged }); \
     } while (0)
     for (int i = 0; i + 1 < n; i++)
         PUSH_PAIR(i);
@@ -786,8 +786,10 @@ herd_tokenizer *herd_tokenizer_from_gguf(const herd_gguf *g, herd_error *err)
     uint64_t n;
     if (!herd_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n, NULL) || et != HERD_GGUF_STRING ||
         n == 0 || n > (1u << 30)) {
-        herd_error_set(err, HERD_ERR_FORMAT, "%s: tokenizer.ggml.tokens missing or not a string "
-                       "array of sane size", herd_gguf_path(g));
+        herd_error_set(err, HERD_ERR_FORMAT,
+                       "%s: tokenizer.ggml.tokens missing or not a string "
+                       "array of sane size",
+                       herd_gguf_path(g));
         return NULL;
     }
 
@@ -808,8 +810,10 @@ herd_tokenizer *herd_tokenizer_from_gguf(const herd_gguf *g, herd_error *err)
     }
     if (herd_gguf_find_key(g, "tokenizer.ggml.token_type") >= 0) {
         if (!read_int_array(g, "tokenizer.ggml.token_type", n, types)) {
-            herd_error_set(err, HERD_ERR_FORMAT, "%s: tokenizer.ggml.token_type is not an integer "
-                           "array of %llu elements", herd_gguf_path(g), (unsigned long long)n);
+            herd_error_set(err, HERD_ERR_FORMAT,
+                           "%s: tokenizer.ggml.token_type is not an integer "
+                           "array of %llu elements",
+                           herd_gguf_path(g), (unsigned long long)n);
             goto fail;
         }
     } else {
@@ -908,8 +912,8 @@ herd_tokenizer *herd_tokenizer_from_gguf(const herd_gguf *g, herd_error *err)
     /* Merges: "A B" in priority order; rank = index. */
     uint64_t nm = 0;
     if (herd_gguf_find_key(g, "tokenizer.ggml.merges") >= 0 &&
-        (!herd_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &nm, NULL) ||
-         et != HERD_GGUF_STRING || nm >= INT32_MAX)) {
+        (!herd_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &nm, NULL) || et != HERD_GGUF_STRING ||
+         nm >= INT32_MAX)) {
         herd_error_set(err, HERD_ERR_FORMAT, "%s: tokenizer.ggml.merges is not a string array",
                        herd_gguf_path(g));
         goto fail;
@@ -969,11 +973,12 @@ herd_tokenizer *herd_tokenizer_from_gguf(const herd_gguf *g, herd_error *err)
 
     /* Special ids. */
     t->bos = t->eos = t->eot = t->eom = t->end_of_text = t->pad = -1;
-    struct { const char *key; int32_t *dst; } ids[] = {
-        { "tokenizer.ggml.bos_token_id", &t->bos },
-        { "tokenizer.ggml.eos_token_id", &t->eos },
-        { "tokenizer.ggml.eot_token_id", &t->eot },
-        { "tokenizer.ggml.eom_token_id", &t->eom },
+    struct {
+        const char *key;
+        int32_t *dst;
+    } ids[] = {
+        { "tokenizer.ggml.bos_token_id", &t->bos },     { "tokenizer.ggml.eos_token_id", &t->eos },
+        { "tokenizer.ggml.eot_token_id", &t->eot },     { "tokenizer.ggml.eom_token_id", &t->eom },
         { "tokenizer.ggml.padding_token_id", &t->pad },
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
@@ -1041,14 +1046,38 @@ void herd_tokenizer_free(herd_tokenizer *t)
  * Queries.
  */
 
-int32_t herd_tokenizer_n_vocab(const herd_tokenizer *t) { return t->n_vocab; }
-int32_t herd_tokenizer_bos(const herd_tokenizer *t) { return t->bos; }
-int32_t herd_tokenizer_eos(const herd_tokenizer *t) { return t->eos; }
-int32_t herd_tokenizer_eot(const herd_tokenizer *t) { return t->eot; }
-int32_t herd_tokenizer_eom(const herd_tokenizer *t) { return t->eom; }
-int32_t herd_tokenizer_end_of_text(const herd_tokenizer *t) { return t->end_of_text; }
-int32_t herd_tokenizer_pad(const herd_tokenizer *t) { return t->pad; }
-bool herd_tokenizer_add_bos(const herd_tokenizer *t) { return t->add_bos; }
+int32_t herd_tokenizer_n_vocab(const herd_tokenizer *t)
+{
+    return t->n_vocab;
+}
+int32_t herd_tokenizer_bos(const herd_tokenizer *t)
+{
+    return t->bos;
+}
+int32_t herd_tokenizer_eos(const herd_tokenizer *t)
+{
+    return t->eos;
+}
+int32_t herd_tokenizer_eot(const herd_tokenizer *t)
+{
+    return t->eot;
+}
+int32_t herd_tokenizer_eom(const herd_tokenizer *t)
+{
+    return t->eom;
+}
+int32_t herd_tokenizer_end_of_text(const herd_tokenizer *t)
+{
+    return t->end_of_text;
+}
+int32_t herd_tokenizer_pad(const herd_tokenizer *t)
+{
+    return t->pad;
+}
+bool herd_tokenizer_add_bos(const herd_tokenizer *t)
+{
+    return t->add_bos;
+}
 
 bool herd_tokenizer_is_stop(const herd_tokenizer *t, int32_t id)
 {
@@ -1119,8 +1148,8 @@ struct herd_detok {
     bool render_special;
     uint8_t held[4];
     int n_held;
-    uint8_t *in;  /* held + token bytes */
-    char *out;    /* at most 3 bytes per input byte */
+    uint8_t *in; /* held + token bytes */
+    char *out;   /* at most 3 bytes per input byte */
     size_t cap_in;
 };
 

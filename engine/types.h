@@ -42,10 +42,10 @@ typedef enum herd_type {
 } herd_type;
 
 typedef struct herd_type_info {
-    const char *name;   /* "Q4_K"; NULL for ids that name no type */
-    uint32_t blck;      /* elements per block (1 for plain types) */
-    uint32_t bytes;     /* bytes per block */
-    bool compute;       /* the engine computes with it (matmul weights) */
+    const char *name; /* "Q4_K"; NULL for ids that name no type */
+    uint32_t blck;    /* elements per block (1 for plain types) */
+    uint32_t bytes;   /* bytes per block */
+    bool compute;     /* the engine computes with it (matmul weights) */
 } herd_type_info;
 
 /* Info for a type id, or NULL if the id is not a known GGML type. */

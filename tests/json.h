@@ -31,8 +31,8 @@ struct json_value {
     json_type type;
     bool boolean;
     double number;
-    char *str;    /* JSON_STRING */
-    size_t len;   /* string length, or number of items */
+    char *str;         /* JSON_STRING */
+    size_t len;        /* string length, or number of items */
     json_value *items; /* JSON_ARRAY / JSON_OBJECT values */
     char **keys;       /* JSON_OBJECT keys (NUL-terminated) */
 };

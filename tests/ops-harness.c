@@ -171,11 +171,16 @@ static int find_input(oh *h, const herd_tensor *t)
 static double elem_at(herd_type type, const void *p, int64_t i)
 {
     switch (type) {
-    case HERD_TYPE_F32: return ((const float *)p)[i];
-    case HERD_TYPE_F16: return herd_f16_to_f32(((const uint16_t *)p)[i]);
-    case HERD_TYPE_BF16: return herd_bf16_to_f32(((const uint16_t *)p)[i]);
-    case HERD_TYPE_I32: return ((const int32_t *)p)[i];
-    default: return NAN;
+    case HERD_TYPE_F32:
+        return ((const float *)p)[i];
+    case HERD_TYPE_F16:
+        return herd_f16_to_f32(((const uint16_t *)p)[i]);
+    case HERD_TYPE_BF16:
+        return herd_bf16_to_f32(((const uint16_t *)p)[i]);
+    case HERD_TYPE_I32:
+        return ((const int32_t *)p)[i];
+    default:
+        return NAN;
     }
 }
 
@@ -290,8 +295,7 @@ bool oh_check(oh *h, herd_tensor *out, double tol, const char *name)
             goto done;
         }
         if (memcmp(got, got2, size) != 0) {
-            printf("FAIL %-44s results differ between %s and the second backend\n", name,
-                   h->label);
+            printf("FAIL %-44s results differ between %s and the second backend\n", name, h->label);
             ok = false;
             goto done;
         }
@@ -343,7 +347,7 @@ done:
 
 #define NE(...) ((const int64_t[]){ __VA_ARGS__ })
 
-static const herd_type all_wtypes[] = { HERD_TYPE_F32, HERD_TYPE_F16, HERD_TYPE_BF16,
+static const herd_type all_wtypes[] = { HERD_TYPE_F32,  HERD_TYPE_F16,  HERD_TYPE_BF16,
                                         HERD_TYPE_Q8_0, HERD_TYPE_Q4_0, HERD_TYPE_Q4_K,
                                         HERD_TYPE_Q5_K, HERD_TYPE_Q6_K };
 #define N_WTYPES ((int)(sizeof all_wtypes / sizeof all_wtypes[0]))
@@ -354,10 +358,14 @@ static const herd_type all_wtypes[] = { HERD_TYPE_F32, HERD_TYPE_F16, HERD_TYPE_
 static double mm_tol(herd_type t)
 {
     switch (t) {
-    case HERD_TYPE_F32: return 1e-5;  /* measured <= 1.4e-7 */
-    case HERD_TYPE_F16: return 1e-3;  /* measured <= 2.2e-4 */
-    case HERD_TYPE_BF16: return 6e-3; /* measured <= 1.7e-3 */
-    default: return 1.2e-2;           /* Q8_0 / Q8_K activations: measured <= 5e-3 */
+    case HERD_TYPE_F32:
+        return 1e-5; /* measured <= 1.4e-7 */
+    case HERD_TYPE_F16:
+        return 1e-3; /* measured <= 2.2e-4 */
+    case HERD_TYPE_BF16:
+        return 6e-3; /* measured <= 1.7e-3 */
+    default:
+        return 1.2e-2; /* Q8_0 / Q8_K activations: measured <= 5e-3 */
     }
 }
 
@@ -531,13 +539,13 @@ typedef struct attn_case {
 static void cases_attention(oh *h)
 {
     static const attn_case cs[] = {
-        { "attention none hd88 H5 T33 S40 n_kv 37", 88, 5, 5, 33, 40, HERD_TYPE_F32, 0, 0, 37, 0,
-          0, 0 },
+        { "attention none hd88 H5 T33 S40 n_kv 37", 88, 5, 5, 33, 40, HERD_TYPE_F32, 0, 0, 37, 0, 0,
+          0 },
         { "attention none hd88 H16 T7 F16", 88, 16, 16, 7, 70, HERD_TYPE_F16, 0, 0, 70, 0, 0, 0 },
         { "attention causal GQA 5/1 hd64 T7 F16", 64, 5, 1, 7, 40, HERD_TYPE_F16, 1, 0, 0, 0, 0,
           20 },
-        { "attention causal GQA 4/2 hd128 T1 decode", 128, 4, 2, 1, 300, HERD_TYPE_F16, 1, 0, 0,
-          0, 0, 299 },
+        { "attention causal GQA 4/2 hd128 T1 decode", 128, 4, 2, 1, 300, HERD_TYPE_F16, 1, 0, 0, 0,
+          0, 299 },
         { "attention causal T33 from 0 F32", 32, 6, 3, 33, 33, HERD_TYPE_F32, 1, 0, 0, 0, 0, 0 },
         { "attention chunked ring wrap, batch crosses", 128, 4, 2, 8, 20, HERD_TYPE_F16, 2, 16, 0,
           20, 0, 44 },
@@ -545,10 +553,10 @@ static void cases_attention(oh *h)
           5 },
         { "attention causal temp floor 8 crossed", 64, 4, 2, 19, 32, HERD_TYPE_F16, 1, 0, 0, 0, 8,
           3 },
-        { "attention causal ring 16 < pos (window)", 16, 2, 1, 5, 16, HERD_TYPE_F32, 1, 0, 0, 16,
-          0, 30 },
-        { "attention none hd88 H3 T70 (query blocks)", 88, 3, 3, 70, 70, HERD_TYPE_F32, 0, 0, 70,
-          0, 0, 0 },
+        { "attention causal ring 16 < pos (window)", 16, 2, 1, 5, 16, HERD_TYPE_F32, 1, 0, 0, 16, 0,
+          30 },
+        { "attention none hd88 H3 T70 (query blocks)", 88, 3, 3, 70, 70, HERD_TYPE_F32, 0, 0, 70, 0,
+          0, 0 },
         { "attention chunked C32 ring 72 T41 wraps F16", 64, 4, 2, 41, 72, HERD_TYPE_F16, 2, 32, 0,
           72, 0, 50 },
         { "attention causal ring 40 T33 p 100 GQA 6/2", 48, 6, 2, 33, 40, HERD_TYPE_F32, 1, 0, 0,
@@ -567,8 +575,12 @@ static void cases_attention(oh *h)
                 pos[t] = a->p0 + t;
             qp = oh_ids(h, a->T, pos);
         }
-        herd_attn_params p = { .mask = a->mask, .chunk = a->chunk, .n_kv = a->n_kv,
-                               .ring = a->ring, .temp_floor = a->tfloor, .temp_scale = 0.1f,
+        herd_attn_params p = { .mask = a->mask,
+                               .chunk = a->chunk,
+                               .n_kv = a->n_kv,
+                               .ring = a->ring,
+                               .temp_floor = a->tfloor,
+                               .temp_scale = 0.1f,
                                .scale = 1.0f / sqrtf((float)a->hd) * 2.0f };
         oh_check(h, herd_attention(h->g, q, k, v, qp, &p), 1e-5, a->name);
     }
@@ -604,8 +616,9 @@ static void cases_kv(oh *h)
 
 static void cases_eltwise(oh *h)
 {
-    static const int64_t bshapes[][4] = { { 33, 7, 3, 1 }, { 33, 1, 1, 1 }, { 1, 7, 3, 1 },
-                                          { 33, 7, 1, 1 }, { 1, 1, 1, 1 } };
+    static const int64_t bshapes[][4] = {
+        { 33, 7, 3, 1 }, { 33, 1, 1, 1 }, { 1, 7, 3, 1 }, { 33, 7, 1, 1 }, { 1, 1, 1, 1 }
+    };
     char name[96];
     for (int mul = 0; mul < 2; mul++)
         for (size_t i = 0; i < sizeof bshapes / sizeof bshapes[0]; i++) {
@@ -613,8 +626,7 @@ static void cases_eltwise(oh *h)
             herd_tensor *a = oh_input(h, HERD_TYPE_F32, 3, NE(33, 7, 3), 1.0f, NULL);
             herd_tensor *b = oh_input(h, HERD_TYPE_F32, 3, bshapes[i], 1.0f, NULL);
             snprintf(name, sizeof name, "%s [33,7,3] b[%lld,%lld,%lld]", mul ? "mul" : "add",
-                     (long long)bshapes[i][0], (long long)bshapes[i][1],
-                     (long long)bshapes[i][2]);
+                     (long long)bshapes[i][0], (long long)bshapes[i][1], (long long)bshapes[i][2]);
             oh_check(h, mul ? herd_mul(h->g, a, b) : herd_add(h->g, a, b), 1e-6, name);
         }
     oh_begin(h);

@@ -38,7 +38,8 @@ static G_NORETURN void child(const char *db)
     if (!store)
         _exit(3);
     HerdConversation *conv = herd_conversation_new(store, "crash", &e);
-    if (!conv || !herd_conversation_add_message(conv, HERD_MESSAGE_ROLE_USER, "Count slowly", NULL, 0, &e))
+    if (!conv ||
+        !herd_conversation_add_message(conv, HERD_MESSAGE_ROLE_USER, "Count slowly", NULL, 0, &e))
         _exit(3);
     g_auto(GStrv) pieces = script();
     herd_fake_backend_config cfg = { 0 };

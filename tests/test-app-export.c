@@ -7,9 +7,9 @@
 #include "herd-json.h"
 
 typedef struct {
-    char      *dir;
+    char *dir;
     HerdStore *store;
-    gint64     conv;
+    gint64 conv;
 } Fixture;
 
 static const char title[] = "Llamas & <Alpacas> \"quoted\" [1]";
@@ -50,19 +50,25 @@ static void setup(Fixture *f, gconstpointer data)
                                              "{\"n_ctx\":8192,\"system\":\"be brief\"}", &e);
     g_assert_no_error(e);
     g_assert_true(herd_store_set_conversation_pinned(f->store, f->conv, TRUE, &e));
-    add(f->store, f->conv, HERD_MESSAGE_ROLE_SYSTEM, "You are a helpful llama.", HERD_MESSAGE_STATE_COMPLETE, NULL, NULL);
+    add(f->store, f->conv, HERD_MESSAGE_ROLE_SYSTEM, "You are a helpful llama.",
+        HERD_MESSAGE_STATE_COMPLETE, NULL, NULL);
     gint64 u = add(f->store, f->conv, HERD_MESSAGE_ROLE_USER, "What is in these *pictures*?",
                    HERD_MESSAGE_STATE_COMPLETE, NULL, NULL);
     g_autofree char *red = test_write(f->dir, "red one.png", test_png_red, TEST_PNG_RED_LEN);
     g_autofree char *blue = test_write(f->dir, "blue.png", test_png_blue, TEST_PNG_BLUE_LEN);
-    g_assert_cmpint(herd_store_add_image_file(f->store, u, 0, red, "red <one>.png", 2, 2, NULL, &e), >, 0);
+    g_assert_cmpint(herd_store_add_image_file(f->store, u, 0, red, "red <one>.png", 2, 2, NULL, &e),
+                    >, 0);
     g_assert_cmpint(herd_store_add_image_file(f->store, u, 1, blue, NULL, 2, 2, NULL, &e), >, 0);
     g_assert_no_error(e);
     HerdMessageStats st = { 1234, 87, 412.5, 17.123456789 };
-    add(f->store, f->conv, HERD_MESSAGE_ROLE_ASSISTANT, answer_md, HERD_MESSAGE_STATE_COMPLETE, NULL, &st);
-    add(f->store, f->conv, HERD_MESSAGE_ROLE_USER, "and the brown one?", HERD_MESSAGE_STATE_COMPLETE, NULL, NULL);
-    add(f->store, f->conv, HERD_MESSAGE_ROLE_ASSISTANT, "The brown one is", HERD_MESSAGE_STATE_INTERRUPTED, NULL, NULL);
-    add(f->store, f->conv, HERD_MESSAGE_ROLE_ASSISTANT, "", HERD_MESSAGE_STATE_ERROR, "out of memory: needs 70 GiB <&>", NULL);
+    add(f->store, f->conv, HERD_MESSAGE_ROLE_ASSISTANT, answer_md, HERD_MESSAGE_STATE_COMPLETE,
+        NULL, &st);
+    add(f->store, f->conv, HERD_MESSAGE_ROLE_USER, "and the brown one?",
+        HERD_MESSAGE_STATE_COMPLETE, NULL, NULL);
+    add(f->store, f->conv, HERD_MESSAGE_ROLE_ASSISTANT, "The brown one is",
+        HERD_MESSAGE_STATE_INTERRUPTED, NULL, NULL);
+    add(f->store, f->conv, HERD_MESSAGE_ROLE_ASSISTANT, "", HERD_MESSAGE_STATE_ERROR,
+        "out of memory: needs 70 GiB <&>", NULL);
 }
 
 static void teardown(Fixture *f, gconstpointer data)
@@ -123,16 +129,16 @@ static void test_markdown(Fixture *f, gconstpointer data)
 
 typedef struct {
     GPtrArray *stack;
-    guint      n_elements;
-    guint      n_img;
-    guint      n_articles;
-    gboolean   in_title, in_h1;
-    GString   *title_text;
-    GString   *body_text;
-    gboolean   saw_script;
-    gboolean   saw_table;
-    gboolean   saw_remote;
-    gboolean   saw_image_link;
+    guint n_elements;
+    guint n_img;
+    guint n_articles;
+    gboolean in_title, in_h1;
+    GString *title_text;
+    GString *body_text;
+    gboolean saw_script;
+    gboolean saw_table;
+    gboolean saw_remote;
+    gboolean saw_image_link;
 } HtmlCheck;
 
 static void start_el(GMarkupParseContext *ctx, const char *name, const char **an, const char **av,
@@ -161,7 +167,8 @@ static void start_el(GMarkupParseContext *ctx, const char *name, const char **an
             }
             g_assert_true(g_str_has_prefix(av[i], "data:image/png;base64,"));
             gsize len;
-            g_autofree guchar *raw = g_base64_decode(av[i] + strlen("data:image/png;base64,"), &len);
+            g_autofree guchar *raw =
+                g_base64_decode(av[i] + strlen("data:image/png;base64,"), &len);
             if (c->n_img == 0)
                 g_assert_cmpmem(raw, len, test_png_red, TEST_PNG_RED_LEN);
             else
@@ -211,10 +218,10 @@ static void test_html(Fixture *f, gconstpointer data)
     g_assert_true(ok);
     g_markup_parse_context_free(ctx);
 
-    g_assert_cmpuint(c.stack->len, ==, 0); /* every element closed */
+    g_assert_cmpuint(c.stack->len, ==, 0);         /* every element closed */
     g_assert_cmpstr(c.title_text->str, ==, title); /* escaped in the file, exact once parsed */
     g_assert_false(c.saw_script);
-    g_assert_true(c.saw_table);   /* GFM tables rendered */
+    g_assert_true(c.saw_table); /* GFM tables rendered */
     g_assert_cmpuint(c.n_img, ==, 2);
     g_assert_cmpuint(c.n_articles, ==, 6);
     /* Raw HTML in a message is shown as text, not markup. */
@@ -258,21 +265,33 @@ static void test_json_round_trip(Fixture *f, gconstpointer data)
     g_assert_no_error(e);
     g_autoptr(HerdJson) doc = herd_json_parse(j1, -1, &e);
     g_assert_no_error(e);
-    g_assert_cmpstr(herd_json_get_string(herd_json_object_get(doc, "schema"), NULL), ==, "herd-conversation/1");
+    g_assert_cmpstr(herd_json_get_string(herd_json_object_get(doc, "schema"), NULL), ==,
+                    "herd-conversation/1");
     HerdJson *conv = herd_json_object_get(doc, "conversation");
     g_assert_cmpstr(herd_json_get_string(herd_json_object_get(conv, "title"), NULL), ==, title);
     g_assert_true(herd_json_get_bool(herd_json_object_get(conv, "pinned"), FALSE));
-    g_assert_cmpfloat(herd_json_get_number(herd_json_object_get(herd_json_object_get(conv, "settings"), "n_ctx"), 0), ==, 8192);
+    g_assert_cmpfloat(herd_json_get_number(
+                          herd_json_object_get(herd_json_object_get(conv, "settings"), "n_ctx"), 0),
+                      ==, 8192);
     HerdJson *msgs = herd_json_object_get(doc, "messages");
     g_assert_cmpuint(herd_json_array_length(msgs), ==, 6);
     HerdJson *m2 = herd_json_array_get(msgs, 2);
     g_assert_cmpstr(herd_json_get_string(herd_json_object_get(m2, "text"), NULL), ==, answer_md);
-    g_assert_cmpfloat(herd_json_get_number(herd_json_object_get(herd_json_object_get(m2, "stats"), "tokens_per_s"), 0), ==, 17.123456789);
-    g_assert_cmpfloat(herd_json_get_number(herd_json_object_get(herd_json_object_get(m2, "sampling"), "seed"), 0), ==, 42);
+    g_assert_cmpfloat(
+        herd_json_get_number(
+            herd_json_object_get(herd_json_object_get(m2, "stats"), "tokens_per_s"), 0),
+        ==, 17.123456789);
+    g_assert_cmpfloat(
+        herd_json_get_number(herd_json_object_get(herd_json_object_get(m2, "sampling"), "seed"), 0),
+        ==, 42);
     HerdJson *imgs = herd_json_object_get(herd_json_array_get(msgs, 1), "images");
     g_assert_cmpuint(herd_json_array_length(imgs), ==, 2);
-    g_assert_cmpstr(herd_json_get_string(herd_json_object_get(herd_json_array_get(imgs, 0), "name"), NULL), ==, "red <one>.png");
-    g_assert_cmpstr(herd_json_get_string(herd_json_object_get(herd_json_array_get(msgs, 5), "state"), NULL), ==, "error");
+    g_assert_cmpstr(
+        herd_json_get_string(herd_json_object_get(herd_json_array_get(imgs, 0), "name"), NULL), ==,
+        "red <one>.png");
+    g_assert_cmpstr(
+        herd_json_get_string(herd_json_object_get(herd_json_array_get(msgs, 5), "state"), NULL), ==,
+        "error");
     g_assert_null(strstr(j1, f->dir)); /* no local paths */
 
     guint n_files = test_count_files(herd_store_get_images_dir(f->store));
@@ -280,7 +299,8 @@ static void test_json_round_trip(Fixture *f, gconstpointer data)
     g_assert_no_error(e);
     g_assert_cmpint(id2, >, 0);
     g_assert_cmpint(id2, !=, f->conv);
-    g_assert_cmpuint(test_count_files(herd_store_get_images_dir(f->store)), ==, n_files); /* dedup */
+    g_assert_cmpuint(test_count_files(herd_store_get_images_dir(f->store)), ==,
+                     n_files); /* dedup */
     g_autofree char *j2 = herd_export_json(f->store, id2, &e);
     g_assert_no_error(e);
     g_assert_cmpstr(j1, ==, j2);
@@ -352,25 +372,30 @@ static void test_json_import_errors(Fixture *f, gconstpointer data)
 static void test_json_reader(void)
 {
     GError *e = NULL;
-    g_autoptr(HerdJson) j = herd_json_parse(
-        " {\"a\": [1, -2.5e3, true, false, null], \"s\": \"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83e\\udd99\","
-        " \"o\": {}, \"e\": []} ", -1, &e);
+    g_autoptr(HerdJson) j = herd_json_parse(" {\"a\": [1, -2.5e3, true, false, null], \"s\": "
+                                            "\"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83e\\udd99\","
+                                            " \"o\": {}, \"e\": []} ",
+                                            -1, &e);
     g_assert_no_error(e);
     HerdJson *a = herd_json_object_get(j, "a");
     g_assert_cmpuint(herd_json_array_length(a), ==, 5);
     g_assert_cmpfloat(herd_json_get_number(herd_json_array_get(a, 1), 0), ==, -2500);
     g_assert_true(herd_json_get_bool(herd_json_array_get(a, 2), FALSE));
     g_assert_cmpint(herd_json_get_type(herd_json_array_get(a, 4)), ==, HERD_JSON_NULL);
-    g_assert_cmpstr(herd_json_get_string(herd_json_object_get(j, "s"), NULL), ==, "q\"\\/\b\f\n\r\té🦙");
+    g_assert_cmpstr(herd_json_get_string(herd_json_object_get(j, "s"), NULL), ==,
+                    "q\"\\/\b\f\n\r\té🦙");
     g_autofree char *out = herd_json_to_string(j, FALSE);
-    g_assert_cmpstr(out, ==, "{\"a\":[1,-2500,true,false,null],\"s\":\"q\\\"\\\\/\\u0008\\u000c\\n\\r\\té🦙\",\"o\":{},\"e\":[]}");
+    g_assert_cmpstr(out, ==,
+                    "{\"a\":[1,-2500,true,false,null],\"s\":\"q\\\"\\\\/"
+                    "\\u0008\\u000c\\n\\r\\té🦙\",\"o\":{},\"e\":[]}");
     g_autoptr(HerdJson) back = herd_json_parse(out, -1, &e);
     g_assert_no_error(e);
     g_autofree char *out2 = herd_json_to_string(back, FALSE);
     g_assert_cmpstr(out, ==, out2);
 
-    const char *bad[] = { "", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "\"\\x\"", "\"\\ud800\"",
-                          "\"a\nb\"", "tru", "[1] 2", "{\"a\":1,}", "\"\\u0000\"", "\"\xff\"" };
+    const char *bad[] = { "",    "{",     "[1,]",       "{\"a\" 1}",   "01",
+                          "1.",  "-",     "\"\\x\"",    "\"\\ud800\"", "\"a\nb\"",
+                          "tru", "[1] 2", "{\"a\":1,}", "\"\\u0000\"", "\"\xff\"" };
     for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
         HerdJson *x = herd_json_parse(bad[i], -1, &e);
         if (x)

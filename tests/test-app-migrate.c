@@ -38,7 +38,8 @@ static void make_v1(const char *path, const char *images_dir_expected)
     g_assert_finalize_object(v1);
     g_assert_cmpint(query_int(path, "PRAGMA user_version"), ==, 1);
     g_assert_cmpint(query_int(path, "SELECT count(*) FROM pragma_table_info('conversations')"
-                                    " WHERE name = 'pinned'"), ==, 0);
+                                    " WHERE name = 'pinned'"),
+                    ==, 0);
 }
 
 static void test_v1_to_v2(void)
@@ -49,7 +50,8 @@ static void test_v1_to_v2(void)
     make_v1(path, images);
 
     /* Rows as v1 wrote them, including an answer cut off while streaming and an image. */
-    g_autofree char *sha = g_compute_checksum_for_data(G_CHECKSUM_SHA256, test_png_red, TEST_PNG_RED_LEN);
+    g_autofree char *sha =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, test_png_red, TEST_PNG_RED_LEN);
     g_autofree char *file = g_strdup_printf("%s.png", sha);
     g_free(test_write(images, file, test_png_red, TEST_PNG_RED_LEN));
     sqlite3 *db;
@@ -106,7 +108,8 @@ static void test_v1_to_v2(void)
     /* v2 features work on migrated rows. */
     g_assert_true(herd_store_set_conversation_pinned(s, 7, TRUE, &e));
     HerdMessageStats st = { 10, 4, 50, 12.5 };
-    g_assert_true(herd_store_finish_message(s, 2, NULL, HERD_MESSAGE_STATE_COMPLETE, NULL, NULL, &st, &e));
+    g_assert_true(
+        herd_store_finish_message(s, 2, NULL, HERD_MESSAGE_STATE_COMPLETE, NULL, NULL, &st, &e));
     g_assert_no_error(e);
     g_assert_finalize_object(s);
 
@@ -144,7 +147,8 @@ static void test_failed_step_rolls_back(void)
     g_clear_error(&e);
     g_assert_cmpint(query_int(path, "PRAGMA user_version"), ==, 1);
     g_assert_cmpint(query_int(path, "SELECT count(*) FROM pragma_table_info('conversations')"
-                                    " WHERE name = 'pinned'"), ==, 0);
+                                    " WHERE name = 'pinned'"),
+                    ==, 0);
     g_assert_cmpint(query_int(path, "SELECT count(*) FROM conversations"), ==, 1);
     test_rm_rf(dir);
 }

@@ -63,8 +63,10 @@ static void test_message(void)
     g_assert_cmpuint(herd_message_get_n_images(m), ==, 1);
     g_assert_cmpint(herd_message_get_image(m, 0)->height, ==, 4);
     g_assert_null(herd_message_get_image(m, 1));
-    g_assert_cmpstr(g_enum_get_value(g_type_class_peek(HERD_TYPE_MESSAGE_STATE),
-                                     HERD_MESSAGE_STATE_INTERRUPTED)->value_nick, ==, "interrupted");
+    g_assert_cmpstr(
+        g_enum_get_value(g_type_class_peek(HERD_TYPE_MESSAGE_STATE), HERD_MESSAGE_STATE_INTERRUPTED)
+            ->value_nick,
+        ==, "interrupted");
     g_assert_finalize_object(m);
 }
 
@@ -177,7 +179,8 @@ static void test_list(void)
         g_assert_no_error(e);
         ids[i] = herd_conversation_get_id(c);
         if (i == 0)
-            herd_conversation_add_message(c, HERD_MESSAGE_ROLE_USER, "alpaca wool is warm", NULL, 0, &e);
+            herd_conversation_add_message(c, HERD_MESSAGE_ROLE_USER, "alpaca wool is warm", NULL, 0,
+                                          &e);
         g_object_unref(c);
         g_usleep(2000);
     }

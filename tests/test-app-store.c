@@ -7,8 +7,8 @@
 #include <sqlite3.h>
 
 typedef struct {
-    char      *dir;
-    char      *db;
+    char *dir;
+    char *db;
     HerdStore *store;
 } Fixture;
 
@@ -83,7 +83,8 @@ static void test_crud(Fixture *f, gconstpointer data)
 
     /* A message in a moves it to the top. */
     g_usleep(2000);
-    gint64 m1 = add_msg(f->store, a, HERD_MESSAGE_ROLE_USER, "hello there", HERD_MESSAGE_STATE_COMPLETE);
+    gint64 m1 =
+        add_msg(f->store, a, HERD_MESSAGE_ROLE_USER, "hello there", HERD_MESSAGE_STATE_COMPLETE);
     gint64 m2 = add_msg(f->store, a, HERD_MESSAGE_ROLE_ASSISTANT, "", HERD_MESSAGE_STATE_STREAMING);
     g_autoptr(GPtrArray) l2 = herd_store_list_conversations(f->store, &e);
     g_assert_cmpint(((HerdStoreConversation *)l2->pdata[0])->id, ==, a);
@@ -112,7 +113,8 @@ static void test_crud(Fixture *f, gconstpointer data)
     g_assert_true(r2->created >= r1->created);
 
     /* Error state keeps its reason. */
-    g_assert_true(herd_store_set_message_state(f->store, m2, HERD_MESSAGE_STATE_ERROR, "out of memory", &e));
+    g_assert_true(
+        herd_store_set_message_state(f->store, m2, HERD_MESSAGE_STATE_ERROR, "out of memory", &e));
     g_autoptr(HerdStoreMessage) r2b = herd_store_get_message(f->store, m2, &e);
     g_assert_cmpint(r2b->state, ==, HERD_MESSAGE_STATE_ERROR);
     g_assert_cmpstr(r2b->error_text, ==, "out of memory");
@@ -162,8 +164,9 @@ static void test_errors(Fixture *f, gconstpointer data)
     g_assert_false(herd_store_delete_conversation(f->store, 999, &e));
     g_assert_error(e, HERD_STORE_ERROR, HERD_STORE_ERROR_NOT_FOUND);
     g_clear_error(&e);
-    g_assert_cmpint(herd_store_add_image_file(f->store, 999, 0, "/nonexistent/x.png", NULL, 0, 0,
-                                              NULL, &e), ==, 0);
+    g_assert_cmpint(
+        herd_store_add_image_file(f->store, 999, 0, "/nonexistent/x.png", NULL, 0, 0, NULL, &e), ==,
+        0);
     g_assert_error(e, HERD_STORE_ERROR, HERD_STORE_ERROR_IO);
     g_clear_error(&e);
 }
@@ -185,21 +188,25 @@ static void test_search(Fixture *f, gconstpointer data)
     gint64 b = herd_store_create_conversation(f->store, "100% cotton", NULL, NULL, NULL, &e);
     gint64 c = herd_store_create_conversation(f->store, "Kitchen", NULL, NULL, NULL, &e);
     g_assert_no_error(e);
-    add_msg(f->store, a, HERD_MESSAGE_ROLE_USER, "What do llamas eat?", HERD_MESSAGE_STATE_COMPLETE);
-    add_msg(f->store, a, HERD_MESSAGE_ROLE_ASSISTANT, "Llamas graze on grass and hay.", HERD_MESSAGE_STATE_COMPLETE);
-    add_msg(f->store, c, HERD_MESSAGE_ROLE_USER, "Recipe for Crème brûlée with \"quotes\"", HERD_MESSAGE_STATE_COMPLETE);
+    add_msg(f->store, a, HERD_MESSAGE_ROLE_USER, "What do llamas eat?",
+            HERD_MESSAGE_STATE_COMPLETE);
+    add_msg(f->store, a, HERD_MESSAGE_ROLE_ASSISTANT, "Llamas graze on grass and hay.",
+            HERD_MESSAGE_STATE_COMPLETE);
+    add_msg(f->store, c, HERD_MESSAGE_ROLE_USER, "Recipe for Crème brûlée with \"quotes\"",
+            HERD_MESSAGE_STATE_COMPLETE);
     gint64 s = add_msg(f->store, b, HERD_MESSAGE_ROLE_ASSISTANT, "", HERD_MESSAGE_STATE_STREAMING);
 
-    g_assert_cmpuint(search_n(f->store, "peru", a), ==, 1);         /* title, any case */
-    g_assert_cmpuint(search_n(f->store, "graze", a), ==, 1);        /* message text */
-    g_assert_cmpuint(search_n(f->store, "LLAMA", a), ==, 1);        /* prefix, case-insensitive */
-    g_assert_cmpuint(search_n(f->store, "llamas hay", a), ==, 1);   /* all words */
+    g_assert_cmpuint(search_n(f->store, "peru", a), ==, 1);       /* title, any case */
+    g_assert_cmpuint(search_n(f->store, "graze", a), ==, 1);      /* message text */
+    g_assert_cmpuint(search_n(f->store, "LLAMA", a), ==, 1);      /* prefix, case-insensitive */
+    g_assert_cmpuint(search_n(f->store, "llamas hay", a), ==, 1); /* all words */
     g_assert_cmpuint(search_n(f->store, "llamas pizza", 0), ==, 0);
-    g_assert_cmpuint(search_n(f->store, "100%", b), ==, 1);         /* LIKE wildcards escaped */
+    g_assert_cmpuint(search_n(f->store, "100%", b), ==, 1); /* LIKE wildcards escaped */
     g_assert_cmpuint(search_n(f->store, "%", b), ==, 1);
     g_assert_cmpuint(search_n(f->store, "_", 0), ==, 0);
-    g_assert_cmpuint(search_n(f->store, "creme", c), ==, 1);        /* diacritics folded (FTS5) */
-    g_assert_cmpuint(search_n(f->store, "\"quotes\"", c), ==, 1);   /* quotes can't break FTS syntax */
+    g_assert_cmpuint(search_n(f->store, "creme", c), ==, 1); /* diacritics folded (FTS5) */
+    g_assert_cmpuint(search_n(f->store, "\"quotes\"", c), ==,
+                     1); /* quotes can't break FTS syntax */
     g_assert_cmpuint(search_n(f->store, "AND OR NOT (", 0), ==, 0);
     const char *odd[] = { "*", "-", "\"", "^", "NEAR(", ":", "'", "\\", "🦙", "a\"b" };
     for (guint i = 0; i < G_N_ELEMENTS(odd); i++)
@@ -228,11 +235,15 @@ static void test_images(Fixture *f, gconstpointer data)
 
     gint64 a = herd_store_create_conversation(f->store, "A", NULL, NULL, NULL, &e);
     gint64 b = herd_store_create_conversation(f->store, "B", NULL, NULL, NULL, &e);
-    gint64 ma = add_msg(f->store, a, HERD_MESSAGE_ROLE_USER, "two images", HERD_MESSAGE_STATE_COMPLETE);
-    gint64 mb = add_msg(f->store, b, HERD_MESSAGE_ROLE_USER, "same red", HERD_MESSAGE_STATE_COMPLETE);
+    gint64 ma =
+        add_msg(f->store, a, HERD_MESSAGE_ROLE_USER, "two images", HERD_MESSAGE_STATE_COMPLETE);
+    gint64 mb =
+        add_msg(f->store, b, HERD_MESSAGE_ROLE_USER, "same red", HERD_MESSAGE_STATE_COMPLETE);
     g_assert_cmpint(herd_store_add_image_file(f->store, ma, 0, red, NULL, 2, 2, NULL, &e), >, 0);
-    g_assert_cmpint(herd_store_add_image_file(f->store, ma, 1, blue, "Blue sky.png", 2, 2, NULL, &e), >, 0);
-    g_assert_cmpint(herd_store_add_image_file(f->store, mb, 0, red2, NULL, 2, 2, "image/png", &e), >, 0);
+    g_assert_cmpint(
+        herd_store_add_image_file(f->store, ma, 1, blue, "Blue sky.png", 2, 2, NULL, &e), >, 0);
+    g_assert_cmpint(herd_store_add_image_file(f->store, mb, 0, red2, NULL, 2, 2, "image/png", &e),
+                    >, 0);
     g_assert_no_error(e);
     /* Same position twice is refused. */
     g_assert_cmpint(herd_store_add_image_file(f->store, mb, 0, blue, NULL, 0, 0, NULL, &e), ==, 0);
@@ -249,7 +260,8 @@ static void test_images(Fixture *f, gconstpointer data)
     g_assert_cmpstr(i0->mime, ==, "image/png"); /* sniffed */
     g_assert_cmpint(i0->width, ==, 2);
     g_assert_cmpint(i0->size, ==, (gint64)TEST_PNG_RED_LEN);
-    g_autofree char *sha = g_compute_checksum_for_data(G_CHECKSUM_SHA256, test_png_red, TEST_PNG_RED_LEN);
+    g_autofree char *sha =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, test_png_red, TEST_PNG_RED_LEN);
     g_assert_cmpstr(i0->sha256, ==, sha);
     g_autofree char *expect_path = g_strdup_printf("%s/%s.png", imgdir, sha);
     g_assert_cmpstr(i0->path, ==, expect_path);

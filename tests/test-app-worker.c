@@ -10,8 +10,8 @@
 #include "herd-worker.h"
 
 typedef struct {
-    char             *dir;
-    HerdStore        *store;
+    char *dir;
+    HerdStore *store;
     HerdConversation *conv;
 } Fixture;
 
@@ -62,20 +62,20 @@ static char **make_script(guint n, const char *prefix)
 }
 
 typedef struct {
-    GString  *pieces;
-    guint     n_piece_signals;
-    guint     n_text_notify;
-    gboolean  finished;
-    guint     n_finished;
-    GError   *error;
-    int       last_prompt_done, prompt_total;
-    gboolean  prompt_monotonic;
+    GString *pieces;
+    guint n_piece_signals;
+    guint n_text_notify;
+    gboolean finished;
+    guint n_finished;
+    GError *error;
+    int last_prompt_done, prompt_total;
+    gboolean prompt_monotonic;
     /* stop test */
-    guint     stop_after;
+    guint stop_after;
     HerdWorker *worker;
-    gint64    t_stop;
-    gint64    t_finished;
-    guint     pieces_seen_at_stop;
+    gint64 t_stop;
+    gint64 t_finished;
+    guint pieces_seen_at_stop;
 } Watch;
 
 static void on_piece(HerdWorker *w, HerdMessage *msg, const char *text, Watch *wt)
@@ -175,7 +175,8 @@ static void test_stream(Fixture *f, gconstpointer data)
                    wt.n_piece_signals, st->ttft_ms, st->tokens_per_s);
 
     /* The store has the same final answer. */
-    g_autoptr(HerdStoreMessage) rec = herd_store_get_message(f->store, herd_message_get_id(reply), &e);
+    g_autoptr(HerdStoreMessage) rec =
+        herd_store_get_message(f->store, herd_message_get_id(reply), &e);
     g_assert_no_error(e);
     g_assert_cmpstr(rec->text, ==, expect);
     g_assert_cmpint(rec->state, ==, HERD_MESSAGE_STATE_COMPLETE);
@@ -191,14 +192,16 @@ static void test_stream(Fixture *f, gconstpointer data)
     g_assert_cmpstr(rep.last_prompt, ==, "user: Describe this picture [1 images]\n");
 
     /* A second turn sees the first answer. */
-    g_assert_nonnull(herd_conversation_add_message(f->conv, HERD_MESSAGE_ROLE_USER, "And now?", NULL, 0, &e));
+    g_assert_nonnull(
+        herd_conversation_add_message(f->conv, HERD_MESSAGE_ROLE_USER, "And now?", NULL, 0, &e));
     wt.finished = FALSE;
     g_string_truncate(wt.pieces, 0);
     g_assert_nonnull(herd_worker_generate(w, f->conv, NULL, &e));
     wait_for(&wt.finished, 20000);
     herd_fake_backend_get_report(&be, &rep);
     g_assert_cmpuint(rep.last_n_turns, ==, 3);
-    g_assert_true(g_str_has_prefix(rep.last_prompt, "user: Describe this picture [1 images]\nassistant: p0000 p0001"));
+    g_assert_true(g_str_has_prefix(
+        rep.last_prompt, "user: Describe this picture [1 images]\nassistant: p0000 p0001"));
     watch_clear(&wt);
     g_assert_finalize_object(w);
 }
@@ -244,7 +247,8 @@ static void run_stop(Fixture *f, gboolean ignore_cancel)
                    ignore_cancel ? "callback only" : "backend cancel", n_seen, n_final,
                    rep.n_pieces_after_cancel, latency_ms);
     g_assert_cmpfloat(latency_ms, <, 1000.0);
-    g_autoptr(HerdStoreMessage) rec = herd_store_get_message(f->store, herd_message_get_id(reply), &e);
+    g_autoptr(HerdStoreMessage) rec =
+        herd_store_get_message(f->store, herd_message_get_id(reply), &e);
     g_assert_cmpstr(rec->text, ==, text);
     g_assert_cmpint(rec->state, ==, HERD_MESSAGE_STATE_INTERRUPTED);
     watch_clear(&wt);
@@ -309,7 +313,8 @@ static void test_error(Fixture *f, gconstpointer data)
     g_assert_cmpint(herd_message_get_state(reply), ==, HERD_MESSAGE_STATE_ERROR);
     g_assert_cmpstr(herd_message_get_text(reply), ==, "The picture shows a herd ");
     g_assert_nonnull(strstr(herd_message_get_error_text(reply), "device lost"));
-    g_autoptr(HerdStoreMessage) rec = herd_store_get_message(f->store, herd_message_get_id(reply), &e);
+    g_autoptr(HerdStoreMessage) rec =
+        herd_store_get_message(f->store, herd_message_get_id(reply), &e);
     g_assert_cmpint(rec->state, ==, HERD_MESSAGE_STATE_ERROR);
     g_assert_cmpstr(rec->error_text, ==, herd_message_get_error_text(reply));
     g_assert_cmpstr(rec->text, ==, "The picture shows a herd ");
@@ -318,11 +323,11 @@ static void test_error(Fixture *f, gconstpointer data)
 }
 
 typedef struct {
-    double   last;
+    double last;
     gboolean monotonic;
-    guint    n;
+    guint n;
     gboolean done;
-    GError  *error;
+    GError *error;
     HerdWorker *w;
     gboolean stop_on_first;
 } LoadWatch;
@@ -413,7 +418,7 @@ static void test_dispose_mid_answer(Fixture *f, gconstpointer data)
 typedef struct {
     gint64 last;
     gint64 max_gap;
-    guint  ticks;
+    guint ticks;
 } Ticker;
 
 static gboolean tick(gpointer data)

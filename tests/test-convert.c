@@ -38,11 +38,11 @@ static void fail(const char *fmt, ...)
     g_fail++;
 }
 
-#define CHECK(cond, ...)              \
-    do {                              \
-        g_checks++;                   \
-        if (!(cond))                  \
-            fail(__VA_ARGS__);        \
+#define CHECK(cond, ...)       \
+    do {                       \
+        g_checks++;            \
+        if (!(cond))           \
+            fail(__VA_ARGS__); \
     } while (0)
 
 static char g_dir[4096];
@@ -51,7 +51,7 @@ static herd_gguf *open_fixture(const char *rel)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", g_dir, rel);
-    herd_error err = {0};
+    herd_error err = { 0 };
     herd_gguf *g = herd_gguf_open(path, &err);
     if (!g)
         fail("open %s: %s", path, err.msg);
@@ -188,19 +188,19 @@ typedef struct {
 static bool map_text(const char *hf, mapping *m)
 {
     static const char *const pairs[][2] = {
-        {"input_layernorm.weight", "attn_norm.weight"},
-        {"self_attn.q_proj.weight", "attn_q.weight"},
-        {"self_attn.k_proj.weight", "attn_k.weight"},
-        {"self_attn.v_proj.weight", "attn_v.weight"},
-        {"self_attn.o_proj.weight", "attn_output.weight"},
-        {"post_attention_layernorm.weight", "ffn_norm.weight"},
-        {"feed_forward.router.weight", "ffn_gate_inp.weight"},
-        {"feed_forward.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
-        {"feed_forward.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
-        {"feed_forward.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
-        {"feed_forward.gate_proj.weight", "ffn_gate.weight"},
-        {"feed_forward.up_proj.weight", "ffn_up.weight"},
-        {"feed_forward.down_proj.weight", "ffn_down.weight"},
+        { "input_layernorm.weight", "attn_norm.weight" },
+        { "self_attn.q_proj.weight", "attn_q.weight" },
+        { "self_attn.k_proj.weight", "attn_k.weight" },
+        { "self_attn.v_proj.weight", "attn_v.weight" },
+        { "self_attn.o_proj.weight", "attn_output.weight" },
+        { "post_attention_layernorm.weight", "ffn_norm.weight" },
+        { "feed_forward.router.weight", "ffn_gate_inp.weight" },
+        { "feed_forward.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight" },
+        { "feed_forward.shared_expert.up_proj.weight", "ffn_up_shexp.weight" },
+        { "feed_forward.shared_expert.down_proj.weight", "ffn_down_shexp.weight" },
+        { "feed_forward.gate_proj.weight", "ffn_gate.weight" },
+        { "feed_forward.up_proj.weight", "ffn_up.weight" },
+        { "feed_forward.down_proj.weight", "ffn_down.weight" },
     };
     m->kind = MAP_PLAIN;
     if (!strcmp(hf, "language_model.model.embed_tokens.weight")) {
@@ -242,22 +242,22 @@ static bool map_text(const char *hf, mapping *m)
 static bool map_vision(const char *hf, mapping *m)
 {
     static const char *const fixed[][2] = {
-        {"vision_model.patch_embedding.linear.weight", "v.patch_embd.weight"},
-        {"vision_model.class_embedding", "v.class_embd"},
-        {"vision_model.positional_embedding_vlm", "v.position_embd.weight"},
-        {"vision_model.layernorm_pre.weight", "v.pre_ln.weight"},
-        {"vision_model.layernorm_pre.bias", "v.pre_ln.bias"},
-        {"vision_model.layernorm_post.weight", "v.post_ln.weight"},
-        {"vision_model.layernorm_post.bias", "v.post_ln.bias"},
-        {"vision_model.vision_adapter.mlp.fc1.weight", "mm.model.mlp.1.weight"},
-        {"vision_model.vision_adapter.mlp.fc2.weight", "mm.model.mlp.2.weight"},
-        {"multi_modal_projector.linear_1.weight", "mm.model.fc.weight"},
+        { "vision_model.patch_embedding.linear.weight", "v.patch_embd.weight" },
+        { "vision_model.class_embedding", "v.class_embd" },
+        { "vision_model.positional_embedding_vlm", "v.position_embd.weight" },
+        { "vision_model.layernorm_pre.weight", "v.pre_ln.weight" },
+        { "vision_model.layernorm_pre.bias", "v.pre_ln.bias" },
+        { "vision_model.layernorm_post.weight", "v.post_ln.weight" },
+        { "vision_model.layernorm_post.bias", "v.post_ln.bias" },
+        { "vision_model.vision_adapter.mlp.fc1.weight", "mm.model.mlp.1.weight" },
+        { "vision_model.vision_adapter.mlp.fc2.weight", "mm.model.mlp.2.weight" },
+        { "multi_modal_projector.linear_1.weight", "mm.model.fc.weight" },
     };
     static const char *const blk[][2] = {
-        {"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"},
-        {"self_attn.v_proj", "attn_v"}, {"self_attn.o_proj", "attn_out"},
-        {"input_layernorm", "ln1"},     {"post_attention_layernorm", "ln2"},
-        {"mlp.fc1", "ffn_up"},          {"mlp.fc2", "ffn_down"},
+        { "self_attn.q_proj", "attn_q" }, { "self_attn.k_proj", "attn_k" },
+        { "self_attn.v_proj", "attn_v" }, { "self_attn.o_proj", "attn_out" },
+        { "input_layernorm", "ln1" },     { "post_attention_layernorm", "ln2" },
+        { "mlp.fc1", "ffn_up" },          { "mlp.fc2", "ffn_down" },
     };
     m->kind = MAP_PLAIN;
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
@@ -283,10 +283,12 @@ static bool map_vision(const char *hf, mapping *m)
 static bool matmul_weight(const char *gguf_name)
 {
     /* tensors that take --outtype (the rest stay F32): docs/gguf-layout.md */
-    static const char *const f32_always[] = {"_norm.weight", "ffn_gate_inp.weight", ".bias",
-                                             "ln1.weight",   "ln2.weight",          "pre_ln.weight",
-                                             "post_ln.weight", "v.class_embd",
-                                             "v.position_embd.weight", "rope_freqs.weight"};
+    static const char *const f32_always[] = {
+        "_norm.weight",     "ffn_gate_inp.weight", ".bias",
+        "ln1.weight",       "ln2.weight",          "pre_ln.weight",
+        "post_ln.weight",   "v.class_embd",        "v.position_embd.weight",
+        "rope_freqs.weight"
+    };
     size_t n = strlen(gguf_name);
     for (size_t i = 0; i < sizeof f32_always / sizeof f32_always[0]; i++) {
         size_t k = strlen(f32_always[i]);
@@ -317,7 +319,7 @@ static void check_tensor(const json_value *jt, const herd_gguf *text, const herd
         fail("%s: no GGUF mapping", hf);
         return;
     }
-    int64_t d[3] = {1, 1, 1};
+    int64_t d[3] = { 1, 1, 1 };
     size_t nd = json_len(shape);
     if (nd < 1 || nd > 3) {
         fail("%s: %zu dims", hf, nd);
@@ -359,7 +361,7 @@ static void check_tensor(const json_value *jt, const herd_gguf *text, const herd
         const json_value *smp = json_at(samples, s);
         const json_value *idx = json_at(smp, 0);
         float want = (float)json_num(json_at(smp, 1), NAN);
-        int64_t ix[3] = {0, 0, 0};
+        int64_t ix[3] = { 0, 0, 0 };
         for (size_t i = 0; i < nd; i++)
             ix[i] = (int64_t)json_num(json_at(idx, i), -1);
         const herd_gguf_tensor *tt = t;
@@ -398,7 +400,7 @@ static void check_tensor(const json_value *jt, const herd_gguf *text, const herd
     /* checksums (F32 file): sum and sum of squares over the GGUF tensor(s) */
     if (exact) {
         double sum = 0, sq = 0;
-        const herd_gguf_tensor *ts[2] = {t, t2};
+        const herd_gguf_tensor *ts[2] = { t, t2 };
         for (int k = 0; k < 2; k++) {
             if (!ts[k])
                 continue;
@@ -409,7 +411,8 @@ static void check_tensor(const json_value *jt, const herd_gguf *text, const herd
                 sq += v * v;
             }
         }
-        double wsum = json_num(json_get(jt, "sum"), NAN), wsq = json_num(json_get(jt, "sumsq"), NAN);
+        double wsum = json_num(json_get(jt, "sum"), NAN),
+               wsq = json_num(json_get(jt, "sumsq"), NAN);
         CHECK(fabs(sum - wsum) <= 1e-9 * wsq + 1e-9, "%s: sum %.12g, expected %.12g", hf, sum,
               wsum);
         CHECK(fabs(sq - wsq) <= 1e-9 * wsq, "%s: sumsq %.12g, expected %.12g", hf, sq, wsq);
@@ -459,14 +462,17 @@ static void check_tokenizer(const herd_gguf *g)
         const char **p = malloc(n * sizeof *p);
         uint64_t *l = malloc(n * sizeof *l);
         if (p && l && herd_gguf_get_arr_str(g, "tokenizer.ggml.tokens", p, l, n)) {
-            static const struct { int id; const char *s; } want[] = {
-                {0, "\xc3\x80"},  /* rank 0 = byte 0xC0 -> U+00C0 */
-                {220, "\xc4\xa0"}, /* " " -> U+0120 */
-                {198, "\xc4\x8a"}, /* "\n" -> U+010A */
-                {1024, "<|begin_of_text|>"},
-                {1032, "<|eot|>"},
-                {1116, "<|patch|>"},
-                {3071, "<|reserved_special_token_903|>"},
+            static const struct {
+                int id;
+                const char *s;
+            } want[] = {
+                { 0, "\xc3\x80" },   /* rank 0 = byte 0xC0 -> U+00C0 */
+                { 220, "\xc4\xa0" }, /* " " -> U+0120 */
+                { 198, "\xc4\x8a" }, /* "\n" -> U+010A */
+                { 1024, "<|begin_of_text|>" },
+                { 1032, "<|eot|>" },
+                { 1116, "<|patch|>" },
+                { 3071, "<|reserved_special_token_903|>" },
             };
             for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
                 CHECK(l[want[i].id] == strlen(want[i].s) &&
@@ -605,9 +611,13 @@ static int run(void)
     const json_value *tensors = json_get(w, "tensors");
     CHECK(json_len(tensors) == 87, "weights.json: %zu tensors, expected 87", json_len(tensors));
 
-    static const struct { const char *text, *mm; bool exact; herd_type type; } files[] = {
-        {"models/tiny-f32.gguf", "models/tiny-mmproj-f32.gguf", true, HERD_TYPE_F32},
-        {"models/tiny-q8_0.gguf", "models/tiny-mmproj-q8_0.gguf", false, HERD_TYPE_Q8_0},
+    static const struct {
+        const char *text, *mm;
+        bool exact;
+        herd_type type;
+    } files[] = {
+        { "models/tiny-f32.gguf", "models/tiny-mmproj-f32.gguf", true, HERD_TYPE_F32 },
+        { "models/tiny-q8_0.gguf", "models/tiny-mmproj-q8_0.gguf", false, HERD_TYPE_Q8_0 },
     };
     for (size_t k = 0; k < 2; k++) {
         herd_gguf *text = open_fixture(files[k].text), *mm = open_fixture(files[k].mm);

@@ -16,14 +16,14 @@
 
 static int n_fail;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                           \
-            printf(__VA_ARGS__);                                                                  \
-            printf("\n");                                                                         \
-            n_fail++;                                                                             \
-        }                                                                                         \
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (!(cond)) {                                  \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf("\n");                               \
+            n_fail++;                                   \
+        }                                               \
     } while (0)
 
 /* y = silu(W x) + x and z = W_e[ids] x (MoE decode), run 5 times with new x and new expert ids
@@ -206,23 +206,27 @@ static int extra_cases(herd_backend *be, const char *label)
     };
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
         oh_begin(&h);
-        herd_tensor *q = oh_input(&h, HERD_TYPE_F32, 3, NE(at[i].hd, at[i].Hq, at[i].T), 1.0f,
-                                  NULL);
+        herd_tensor *q =
+            oh_input(&h, HERD_TYPE_F32, 3, NE(at[i].hd, at[i].Hq, at[i].T), 1.0f, NULL);
         herd_tensor *k = oh_input(&h, at[i].kv, 3, NE(at[i].hd, at[i].Hkv, at[i].S), 1.0f, NULL);
         herd_tensor *v = oh_input(&h, at[i].kv, 3, NE(at[i].hd, at[i].Hkv, at[i].S), 1.0f, NULL);
         int32_t pos[8];
         for (int t = 0; t < at[i].T; t++)
             pos[t] = at[i].p0 + t;
         herd_tensor *qp = at[i].mask ? oh_ids(&h, at[i].T, pos) : NULL;
-        herd_attn_params p = { .mask = at[i].mask, .chunk = at[i].chunk, .n_kv = 1900,
-                               .ring = at[i].ring, .temp_floor = at[i].tfloor,
-                               .temp_scale = 0.1f, .scale = 1.0f / sqrtf((float)at[i].hd) };
+        herd_attn_params p = { .mask = at[i].mask,
+                               .chunk = at[i].chunk,
+                               .n_kv = 1900,
+                               .ring = at[i].ring,
+                               .temp_floor = at[i].tfloor,
+                               .temp_scale = 0.1f,
+                               .scale = 1.0f / sqrtf((float)at[i].hd) };
         /* F32 math in another order over up to 4096 keys: 5e-5 of max |ref| */
         oh_check(&h, herd_attention(h.g, q, k, v, qp, &p), 5e-5, at[i].name);
     }
     /* MoE prefill: many tokens over 8 experts (sorted GEMM path), quantized and F16 weights */
-    static const herd_type mt[] = { HERD_TYPE_Q4_K, HERD_TYPE_Q6_K, HERD_TYPE_Q8_0, HERD_TYPE_F16,
-                                    HERD_TYPE_BF16, HERD_TYPE_F32 };
+    static const herd_type mt[] = { HERD_TYPE_Q4_K, HERD_TYPE_Q6_K, HERD_TYPE_Q8_0,
+                                    HERD_TYPE_F16,  HERD_TYPE_BF16, HERD_TYPE_F32 };
     for (size_t i = 0; i < sizeof mt / sizeof mt[0]; i++) {
         char name[96];
         int32_t ids[300];

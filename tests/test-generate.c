@@ -12,14 +12,14 @@
 #include "herd.h"
 
 static int failures;
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                           \
-            printf(__VA_ARGS__);                                                                  \
-            printf("\n");                                                                         \
-            failures++;                                                                           \
-        }                                                                                         \
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (!(cond)) {                                  \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf("\n");                               \
+            failures++;                                 \
+        }                                               \
     } while (0)
 
 typedef struct collect {
@@ -72,8 +72,8 @@ int main(void)
         return 1;
     }
     const int V = herd_model_get_info(m)->n_vocab;
-    const int32_t prompt[] = { 1024, 1029, 338, 258, 1030, 368, 67, 84, 265, 373, 290, 271, 1032,
-                               1029, 453, 395, 503, 1030, 368 };
+    const int32_t prompt[] = { 1024, 1029, 338,  258,  1030, 368, 67,  84,   265, 373,
+                               290,  271,  1032, 1029, 453,  395, 503, 1030, 368 };
     const int np = (int)(sizeof prompt / sizeof prompt[0]);
     herd_session_params sp = herd_session_default_params();
     sp.n_ctx = 256;
@@ -118,8 +118,8 @@ int main(void)
     nl = np;
     for (int i = 0; i < c.n; i++)
         longer[nl++] = c.toks[i];
-    const int32_t turn[] = { 1032, 1029, 338, 258, 1030, 368, 90, 91, 1032, 1029, 453, 395, 503,
-                             1030, 368 };
+    const int32_t turn[] = { 1032, 1029, 338, 258, 1030, 368,  90, 91,
+                             1032, 1029, 453, 395, 503,  1030, 368 };
     memcpy(longer + nl, turn, sizeof turn);
     nl += (int)(sizeof turn / sizeof turn[0]);
     collect c2 = { 0 };

@@ -14,15 +14,15 @@
 static int failures;
 static int checks;
 
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        checks++;                                                               \
-        if (!(cond)) {                                                          \
-            failures++;                                                         \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);     \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fputc('\n', stderr);                                                \
-        }                                                                       \
+#define CHECK(cond, ...)                                                    \
+    do {                                                                    \
+        checks++;                                                           \
+        if (!(cond)) {                                                      \
+            failures++;                                                     \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+        }                                                                   \
     } while (0)
 
 /* ---------------------------------------------------------------------------------------------
@@ -47,8 +47,14 @@ static void wput(wbuf *b, const void *d, size_t n)
     b->len += n;
 }
 
-static void w_u32(wbuf *b, uint32_t v) { wput(b, &v, 4); }
-static void w_u64(wbuf *b, uint64_t v) { wput(b, &v, 8); }
+static void w_u32(wbuf *b, uint32_t v)
+{
+    wput(b, &v, 4);
+}
+static void w_u64(wbuf *b, uint64_t v)
+{
+    wput(b, &v, 8);
+}
 static void w_str(wbuf *b, const char *s)
 {
     w_u64(b, strlen(s));
@@ -73,8 +79,7 @@ typedef struct writer {
     size_t kv_start, ti_start, data_start;
 } writer;
 
-__attribute__((format(printf, 3, 4)))
-static void mark_at(writer *w, int sec, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void mark_at(writer *w, int sec, const char *fmt, ...)
 {
     mark *m = &w->marks[w->n_marks++];
     va_list ap;
@@ -91,8 +96,9 @@ static size_t pos(const writer *w, const char *tag)
     for (int i = 0; i < w->n_marks; i++) {
         if (!strcmp(w->marks[i].tag, tag)) {
             const mark *m = &w->marks[i];
-            return m->off + (m->sec == SEC_KV ? w->kv_start
-                             : m->sec == SEC_TI ? w->ti_start : w->data_start);
+            return m->off + (m->sec == SEC_KV   ? w->kv_start
+                             : m->sec == SEC_TI ? w->ti_start
+                                                : w->data_start);
         }
     }
     fprintf(stderr, "test bug: no mark '%s'\n", tag);
@@ -115,10 +121,10 @@ static void kv_raw(writer *w, const char *key, herd_gguf_vtype t, const void *v,
     wput(&w->kv, v, n);
 }
 
-#define KV(w, key, t, ctype, val)                \
-    do {                                         \
-        ctype v_ = (val);                        \
-        kv_raw(w, key, t, &v_, sizeof v_);       \
+#define KV(w, key, t, ctype, val)          \
+    do {                                   \
+        ctype v_ = (val);                  \
+        kv_raw(w, key, t, &v_, sizeof v_); \
     } while (0)
 
 static void kv_str(writer *w, const char *key, const char *s)
@@ -215,8 +221,14 @@ static void writer_free(writer *w)
     free(w->data.p);
 }
 
-static void patch_u32(uint8_t *buf, size_t off, uint32_t v) { memcpy(buf + off, &v, 4); }
-static void patch_u64(uint8_t *buf, size_t off, uint64_t v) { memcpy(buf + off, &v, 8); }
+static void patch_u32(uint8_t *buf, size_t off, uint32_t v)
+{
+    memcpy(buf + off, &v, 4);
+}
+static void patch_u64(uint8_t *buf, size_t off, uint64_t v)
+{
+    memcpy(buf + off, &v, 8);
+}
 
 /* ---------------------------------------------------------------------------------------------
  * The standard small valid file */
@@ -374,7 +386,8 @@ static void check_valid(const herd_gguf *g, uint32_t version, uint32_t alignment
     const char *s;
     size_t len;
     CHECK(herd_gguf_get_str(g, "general.architecture", &s, &len) && len == 4 &&
-          !memcmp(s, "test", 4), "architecture");
+              !memcmp(s, "test", 4),
+          "architecture");
     CHECK(herd_gguf_get_str(g, "t.empty", &s, &len) && len == 0, "empty string");
     CHECK(!herd_gguf_get_str(g, "t.u8", &s, &len), "u8 is not a string");
 
@@ -424,15 +437,14 @@ static void check_valid(const herd_gguf *g, uint32_t version, uint32_t alignment
     double e64[3];
     memcpy(e64, data, sizeof e64);
     CHECK(e64[1] == -2.5 && e64[2] == 1e300, "f64 elements");
-    CHECK(herd_gguf_get_arr(g, "t.arr.i64", &et, &n, &data) && et == HERD_GGUF_I64,
-          "i64 array");
+    CHECK(herd_gguf_get_arr(g, "t.arr.i64", &et, &n, &data) && et == HERD_GGUF_I64, "i64 array");
     int64_t ei64[3];
     memcpy(ei64, data, sizeof ei64);
     CHECK(ei64[0] == -1 && ei64[2] == INT64_MAX, "i64 elements");
-    static const char *const arr_names[] = { "t.arr.u8", "t.arr.i8", "t.arr.i16", "t.arr.u32",
+    static const char *const arr_names[] = { "t.arr.u8",  "t.arr.i8",  "t.arr.i16",  "t.arr.u32",
                                              "t.arr.i32", "t.arr.f32", "t.arr.bool", "t.arr.u64" };
-    static const herd_gguf_vtype arr_types[] = { HERD_GGUF_U8, HERD_GGUF_I8, HERD_GGUF_I16,
-                                                 HERD_GGUF_U32, HERD_GGUF_I32, HERD_GGUF_F32,
+    static const herd_gguf_vtype arr_types[] = { HERD_GGUF_U8,   HERD_GGUF_I8,  HERD_GGUF_I16,
+                                                 HERD_GGUF_U32,  HERD_GGUF_I32, HERD_GGUF_F32,
                                                  HERD_GGUF_BOOL, HERD_GGUF_U64 };
     for (int i = 0; i < 8; i++)
         CHECK(herd_gguf_get_arr(g, arr_names[i], &et, &n, NULL) && et == arr_types[i] && n == 3,
@@ -445,8 +457,9 @@ static void check_valid(const herd_gguf *g, uint32_t version, uint32_t alignment
     const char *ptrs[4];
     uint64_t lens[4];
     CHECK(herd_gguf_get_arr_str(g, "t.arr.str", ptrs, lens, 4), "get_arr_str");
-    CHECK(lens[0] == 1 && !memcmp(ptrs[0], "a", 1) && lens[1] == 2 &&
-          !memcmp(ptrs[1], "bc", 2) && lens[2] == 0 && lens[3] == 4, "string elements");
+    CHECK(lens[0] == 1 && !memcmp(ptrs[0], "a", 1) && lens[1] == 2 && !memcmp(ptrs[1], "bc", 2) &&
+              lens[2] == 0 && lens[3] == 4,
+          "string elements");
     CHECK(herd_gguf_get_arr_str(g, "t.arr.str", ptrs, lens, 2), "partial get_arr_str");
     CHECK(!herd_gguf_get_arr_str(g, "t.arr.str", ptrs, lens, 5), "too many refused");
     CHECK(!herd_gguf_get_arr_str(g, "t.arr.u32", ptrs, lens, 1), "u32 array is not strings");
@@ -491,7 +504,8 @@ static void check_valid(const herd_gguf *g, uint32_t version, uint32_t alignment
     }
     t = herd_gguf_find_tensor(g, "w.q8");
     CHECK(t && t->type == HERD_TYPE_Q8_0 && t->size == 136 && t->offset % alignment == 0 &&
-          t->offset > 0, "w.q8");
+              t->offset > 0,
+          "w.q8");
     if (t)
         CHECK(((const uint8_t *)t->data)[135] == (uint8_t)(135 * 7), "w.q8 last byte");
     t = herd_gguf_find_tensor(g, "lowbit.q2k");
@@ -503,8 +517,7 @@ static void check_valid(const herd_gguf *g, uint32_t version, uint32_t alignment
                   (const uint8_t *)herd_gguf_base(g) + herd_gguf_file_size(g),
               "last tensor ends the file");
     CHECK(herd_gguf_find_tensor(g, "nope") == NULL, "absent tensor");
-    CHECK(herd_gguf_tensor_at(g, 5) == NULL && herd_gguf_tensor_at(g, -1) == NULL,
-          "tensor range");
+    CHECK(herd_gguf_tensor_at(g, 5) == NULL && herd_gguf_tensor_at(g, -1) == NULL, "tensor range");
 }
 
 static void test_valid(void)
@@ -554,7 +567,7 @@ static void test_valid(void)
     buf = finish(&e, 3, &size);
     g = herd_gguf_open_memory(buf, size, "empty.gguf", &err);
     CHECK(g && herd_gguf_n_kv(g) == 0 && herd_gguf_n_tensors(g) == 0 &&
-          herd_gguf_find_key(g, "x") == -1 && !herd_gguf_find_tensor(g, "x"),
+              herd_gguf_find_key(g, "x") == -1 && !herd_gguf_find_tensor(g, "x"),
           "header-only file: %s", g ? "" : err.msg);
     herd_gguf_close(g);
     free(buf);
@@ -656,8 +669,7 @@ static void test_broken(void)
         patch_u32(b, 4, bad_versions[i]);
         char what[40];
         snprintf(what, sizeof what, "version 0x%x", bad_versions[i]);
-        EXPECT_FAIL(what, b, size, HERD_ERR_UNSUPPORTED, i == 4 ? "big-endian" : "version",
-                    NULL);
+        EXPECT_FAIL(what, b, size, HERD_ERR_UNSUPPORTED, i == 4 ? "big-endian" : "version", NULL);
     }
     static const uint64_t huge[] = { 1ull << 20, 1ull << 40, 1ull << 63, UINT64_MAX };
     for (int i = 0; i < 4; i++) {
@@ -683,8 +695,7 @@ static void test_broken(void)
         EXPECT_FAIL("key length past EOF", b, size, HERD_ERR_FORMAT, "key #2", "past end");
         FRESH();
         patch_u64(b, pos(&w, "kv:t.str:val"), len);
-        EXPECT_FAIL("string value past EOF", b, size, HERD_ERR_FORMAT, "key 't.str'",
-                    "past end");
+        EXPECT_FAIL("string value past EOF", b, size, HERD_ERR_FORMAT, "key 't.str'", "past end");
         FRESH();
         patch_u64(b, pos(&w, "kv:t.arr.str:2"), len);
         EXPECT_FAIL("string in array past EOF", b, size, HERD_ERR_FORMAT, "key 't.arr.str'",
@@ -724,8 +735,7 @@ static void test_broken(void)
     for (int i = 0; i < 4; i++) {
         FRESH();
         patch_u32(b, pos(&w, "kv:general.alignment:val"), bad_align[i]);
-        EXPECT_FAIL("bad alignment", b, size, HERD_ERR_FORMAT, "general.alignment",
-                    "power of two");
+        EXPECT_FAIL("bad alignment", b, size, HERD_ERR_FORMAT, "general.alignment", "power of two");
     }
     FRESH();
     patch_u32(b, pos(&w, "kv:general.alignment:type"), HERD_GGUF_F32);
@@ -894,7 +904,8 @@ static void test_files(void)
     CHECK(truncate(path, (off_t)size - 1) == 0, "truncate");
     g = herd_gguf_open(path, &err);
     CHECK(!g && err.code == HERD_ERR_FORMAT && strstr(err.msg, path) &&
-          strstr(err.msg, "tensor 'x.3d'"), "truncated on disk: %s", err.msg);
+              strstr(err.msg, "tensor 'x.3d'"),
+          "truncated on disk: %s", err.msg);
     CHECK(truncate(path, 0) == 0, "truncate 0");
     g = herd_gguf_open(path, &err);
     CHECK(!g && err.code == HERD_ERR_FORMAT, "empty file on disk: %s", err.msg);
@@ -932,10 +943,9 @@ static void check_tensor(const herd_gguf *g, const char *name, herd_type type, i
     CHECK(t != NULL, "%s: tensor %s missing", herd_gguf_path(g), name);
     if (!t)
         return;
-    CHECK(t->type == type && t->ne[0] == ne0 && t->ne[1] == ne1 && t->ne[2] == ne2 &&
-          t->ne[3] == 1, "%s: %s is %s [%lld, %lld, %lld]", herd_gguf_path(g), name,
-          herd_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1],
-          (long long)t->ne[2]);
+    CHECK(t->type == type && t->ne[0] == ne0 && t->ne[1] == ne1 && t->ne[2] == ne2 && t->ne[3] == 1,
+          "%s: %s is %s [%lld, %lld, %lld]", herd_gguf_path(g), name, herd_type_name(t->type),
+          (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2]);
     CHECK(t->size == herd_row_size(type, ne0) * (size_t)(ne1 * ne2), "%s size", name);
 }
 
@@ -962,8 +972,8 @@ static void check_extents(const herd_gguf *g)
 /* Every KV (key, type, count, integer/string values) and every tensor (order, shape, type) listed
  * in reference/gguf-dumps/NAME.txt, as printed by the reference implementation's gguf dump tool. */
 static const char *const dump_types[HERD_GGUF_VTYPE_COUNT] = {
-    "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL", "STRING", "ARRAY",
-    "UINT64", "INT64", "FLOAT64",
+    "UINT8", "INT8",   "UINT16", "INT16",  "UINT32", "INT32",   "FLOAT32",
+    "BOOL",  "STRING", "ARRAY",  "UINT64", "INT64",  "FLOAT64",
 };
 
 static int dump_vtype(const char *s)
@@ -1034,14 +1044,14 @@ static void check_dump(const char *ref, const char *name, const char *gguf_rel)
                 type[strlen(type) - 1] = '\0';
                 herd_gguf_vtype et;
                 uint64_t cnt;
-                CHECK(herd_gguf_kv_arr(g, i, &et, &cnt, NULL) &&
-                      (int)et == dump_vtype(type + 1) && cnt == count,
+                CHECK(herd_gguf_kv_arr(g, i, &et, &cnt, NULL) && (int)et == dump_vtype(type + 1) &&
+                          cnt == count,
                       "%s: %s is not an array of %llu %s", name, key, count, type + 1);
                 continue;
             }
             int vt = dump_vtype(type);
-            CHECK((int)herd_gguf_kv_type(g, i) == vt, "%s: %s has type %s, dump says %s", name,
-                  key, herd_gguf_vtype_name(herd_gguf_kv_type(g, i)), type);
+            CHECK((int)herd_gguf_kv_type(g, i) == vt, "%s: %s has type %s, dump says %s", name, key,
+                  herd_gguf_vtype_name(herd_gguf_kv_type(g, i)), type);
             if (vt == HERD_GGUF_U32 || vt == HERD_GGUF_I32 || vt == HERD_GGUF_U64) {
                 int64_t v;
                 CHECK(herd_gguf_get_i64(g, key, &v) && v == strtoll(val, NULL, 10),
@@ -1060,10 +1070,10 @@ static void check_dump(const char *ref, const char *name, const char *gguf_rel)
                 size_t dl = strlen(val);
                 bool cut = dl >= 5 && !strcmp(val + dl - 4, "...'");
                 size_t cmp = cut ? dl - 5 : dl - 2; /* without quotes / "...'" */
-                bool plain = !strchr(val, '\\');  /* the dump escapes newlines as \n */
+                bool plain = !strchr(val, '\\');    /* the dump escapes newlines as \n */
                 CHECK(herd_gguf_get_str(g, key, &sv, &len) &&
-                      (!plain || (cut ? len >= cmp : len == cmp)) &&
-                      (!plain || !memcmp(sv, val + 1, cmp)),
+                          (!plain || (cut ? len >= cmp : len == cmp)) &&
+                          (!plain || !memcmp(sv, val + 1, cmp)),
                       "%s: %s value, dump says %s", name, key, val);
             }
         } else if (section == 2) {
@@ -1087,10 +1097,10 @@ static void check_dump(const char *ref, const char *name, const char *gguf_rel)
         }
     }
     fclose(f);
-    CHECK(want_kv == herd_gguf_n_kv(g) && n_kv_lines == want_kv, "%s: %d KV lines, want %lld",
-          name, n_kv_lines, want_kv);
-    CHECK(want_t == herd_gguf_n_tensors(g) && n_t_lines == want_t,
-          "%s: %d tensor lines, want %lld", name, n_t_lines, want_t);
+    CHECK(want_kv == herd_gguf_n_kv(g) && n_kv_lines == want_kv, "%s: %d KV lines, want %lld", name,
+          n_kv_lines, want_kv);
+    CHECK(want_t == herd_gguf_n_tensors(g) && n_t_lines == want_t, "%s: %d tensor lines, want %lld",
+          name, n_t_lines, want_t);
     printf("  %s: %d keys and %d tensors match the dump\n", name, n_kv_lines, n_t_lines);
     herd_gguf_close(g);
 }
@@ -1103,7 +1113,8 @@ static int test_reference(void)
     snprintf(probe, sizeof probe, "%s/models/tiny-llama4.gguf", ref ? ref : "");
     if (!ref || stat(probe, &st) != 0) {
         printf("\n*** SKIPPING the reference-model part: %s not found (set HERD_REFERENCE_DIR or "
-               "the meson option reference_dir) ***\n\n", probe);
+               "the meson option reference_dir) ***\n\n",
+               probe);
         return 77;
     }
     char models[1024];
@@ -1122,9 +1133,10 @@ static int test_reference(void)
         CHECK(herd_gguf_n_tensors(g) == 48, "tensor count");
         CHECK(herd_gguf_alignment(g) == 32, "alignment");
         CHECK(herd_gguf_get_str(g, "general.architecture", &s, &len) && len == 6 &&
-              !memcmp(s, "llama4", 6), "architecture");
+                  !memcmp(s, "llama4", 6),
+              "architecture");
         CHECK(herd_gguf_get_str(g, "general.name", &s, &len) &&
-              len == strlen("tiny-llama4-random") && !memcmp(s, "tiny-llama4-random", len),
+                  len == strlen("tiny-llama4-random") && !memcmp(s, "tiny-llama4-random", len),
               "name");
         CHECK(herd_gguf_get_u32(g, "llama4.block_count", &u) && u == 4, "block_count");
         CHECK(herd_gguf_get_u32(g, "llama4.context_length", &u) && u == 16384, "ctx");
@@ -1133,31 +1145,35 @@ static int test_reference(void)
         CHECK(herd_gguf_get_u32(g, "llama4.interleave_moe_layer_step", &u) && u == 2, "step");
         CHECK(herd_gguf_get_f32(g, "llama4.rope.freq_base", &f) && f == 500000.0f, "theta");
         CHECK(herd_gguf_get_f32(g, "llama4.attention.layer_norm_rms_epsilon", &f) &&
-              fabsf(f - 1e-5f) < 1e-9f, "eps");
+                  fabsf(f - 1e-5f) < 1e-9f,
+              "eps");
         CHECK(herd_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &u) && u == 1024, "bos");
         CHECK(herd_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &u) && u == 1032, "eos");
         CHECK(herd_gguf_get_u32(g, "tokenizer.ggml.padding_token_id", &u) && u == 1042, "pad");
         CHECK(herd_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b) && b, "add_bos");
-        CHECK(herd_gguf_get_str(g, "tokenizer.chat_template", &s, &len) &&
-              len > 100 && !memcmp(s, "{{- bos_token }}", 16), "template");
+        CHECK(herd_gguf_get_str(g, "tokenizer.chat_template", &s, &len) && len > 100 &&
+                  !memcmp(s, "{{- bos_token }}", 16),
+              "template");
         herd_gguf_vtype et;
         uint64_t n;
         const void *data;
         CHECK(herd_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n, NULL) &&
-              et == HERD_GGUF_STRING && n == 3072, "tokens");
+                  et == HERD_GGUF_STRING && n == 3072,
+              "tokens");
         const char **ptrs = calloc(3072, sizeof *ptrs);
         uint64_t *lens = calloc(3072, sizeof *lens);
         CHECK(herd_gguf_get_arr_str(g, "tokenizer.ggml.tokens", ptrs, lens, 3072), "tokens");
         CHECK(lens[0] == 2 && !memcmp(ptrs[0], "\xc3\x80", 2), "token 0 = 'À'");
         CHECK(lens[5] == 2 && !memcmp(ptrs[5], "\xc3\xb8", 2), "token 5 = 'ø'");
-        CHECK(herd_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &n, NULL) && n == 768,
-              "merges");
+        CHECK(herd_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &n, NULL) && n == 768, "merges");
         CHECK(herd_gguf_get_arr_str(g, "tokenizer.ggml.merges", ptrs, lens, 2) && lens[1] == 9 &&
-              !memcmp(ptrs[1], "\xc4\xa0\xc4\xa0 \xc4\xa0\xc4\xa0", 9), "merge 1 = 'ĠĠ ĠĠ'");
+                  !memcmp(ptrs[1], "\xc4\xa0\xc4\xa0 \xc4\xa0\xc4\xa0", 9),
+              "merge 1 = 'ĠĠ ĠĠ'");
         free(ptrs);
         free(lens);
         CHECK(herd_gguf_get_arr(g, "tokenizer.ggml.token_type", &et, &n, &data) &&
-              et == HERD_GGUF_I32 && n == 3072, "token_type");
+                  et == HERD_GGUF_I32 && n == 3072,
+              "token_type");
         int32_t tt;
         memcpy(&tt, data, 4);
         CHECK(tt == 1, "token_type[0]");
@@ -1240,20 +1256,24 @@ static int test_reference(void)
         size_t len;
         CHECK(herd_gguf_n_kv(g) == 18 && herd_gguf_n_tensors(g) == 42, "mmproj counts");
         CHECK(herd_gguf_get_str(g, "general.architecture", &s, &len) && len == 4 &&
-              !memcmp(s, "clip", 4), "clip");
+                  !memcmp(s, "clip", 4),
+              "clip");
         CHECK(herd_gguf_get_str(g, "clip.projector_type", &s, &len) && len == 6 &&
-              !memcmp(s, "llama4", 6), "projector_type");
+                  !memcmp(s, "llama4", 6),
+              "projector_type");
         CHECK(herd_gguf_get_bool(g, "clip.use_gelu", &b) && b, "use_gelu");
         CHECK(herd_gguf_get_u32(g, "clip.vision.image_size", &u) && u == 336, "image_size");
         CHECK(herd_gguf_get_u32(g, "clip.vision.patch_size", &u) && u == 14, "patch");
         CHECK(herd_gguf_get_u32(g, "clip.vision.projector.scale_factor", &u) && u == 2, "scale");
         CHECK(herd_gguf_get_f32(g, "clip.vision.attention.layer_norm_epsilon", &f) &&
-              fabsf(f - 1e-5f) < 1e-9f, "eps");
+                  fabsf(f - 1e-5f) < 1e-9f,
+              "eps");
         herd_gguf_vtype et;
         uint64_t n;
         const void *data;
         CHECK(herd_gguf_get_arr(g, "clip.vision.image_mean", &et, &n, &data) &&
-              et == HERD_GGUF_F32 && n == 3, "image_mean");
+                  et == HERD_GGUF_F32 && n == 3,
+              "image_mean");
         float mean[3];
         memcpy(mean, data, sizeof mean);
         CHECK(mean[0] == 0.5f && mean[1] == 0.5f && mean[2] == 0.5f, "mean values");

@@ -16,11 +16,11 @@
 static int failures;
 static int checked;
 
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        fprintf(stderr, "FAIL: " __VA_ARGS__);                                                     \
-        fputc('\n', stderr);                                                                       \
-        failures++;                                                                                \
+#define FAIL(...)                              \
+    do {                                       \
+        fprintf(stderr, "FAIL: " __VA_ARGS__); \
+        fputc('\n', stderr);                   \
+        failures++;                            \
     } while (0)
 
 /* ---- a reference image: 8-bit RGB after compositing ------------------------------------------ */
@@ -175,7 +175,8 @@ static void compare(const char *path, const herd_image *img, const ref_img *ref,
     checked++;
 }
 
-/* ---- the suites ------------------------------------------------------------------------------- */
+/* ---- the suites -------------------------------------------------------------------------------
+ */
 
 static int has_suffix(const char *s, const char *suf)
 {
@@ -256,8 +257,8 @@ static void png_suite(const char *peer, const char *sub, int must_decode)
         } else if (must_decode) {
             FAIL("%s: we decode it, the reference decoder refuses it", path);
         } else {
-            printf("  decoded %s/%s (%ux%u); the reference refuses it\n", sub, names[i],
-                   img.width, img.height);
+            printf("  decoded %s/%s (%ux%u); the reference refuses it\n", sub, names[i], img.width,
+                   img.height);
         }
         herd_image_free(&img);
     }
@@ -350,8 +351,8 @@ static void exif_suite(const char *peer)
                 continue;
             }
             if (img.width != base.width || img.height != base.height) {
-                FAIL("%s: %ux%u after orientation %d, expected %ux%u", path, img.width,
-                     img.height, img.orientation, base.width, base.height);
+                FAIL("%s: %ux%u after orientation %d, expected %ux%u", path, img.width, img.height,
+                     img.orientation, base.width, base.height);
             } else {
                 double d = mad(&img, &base);
                 /* re-encoded rotations differ by JPEG noise only (measured ~1-2 levels) */
@@ -384,8 +385,10 @@ int main(void)
     const char *peer = getenv("HERD_PEER_DIR");
     struct stat st;
     if (!peer || stat(peer, &st) || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "SKIP: peer image suites not found (HERD_PEER_DIR=%s); "
-                        "set -Dpeer_dir=... to run this test\n", peer ? peer : "(unset)");
+        fprintf(stderr,
+                "SKIP: peer image suites not found (HERD_PEER_DIR=%s); "
+                "set -Dpeer_dir=... to run this test\n",
+                peer ? peer : "(unset)");
         return 77;
     }
     if (!have_tool("pngtopam") || !have_tool("djpeg")) {

@@ -16,18 +16,19 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            failures++;                                                                            \
-        }                                                                                          \
+#define CHECK(cond, ...)                                         \
+    do {                                                         \
+        checks++;                                                \
+        if (!(cond)) {                                           \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fputc('\n', stderr);                                 \
+            failures++;                                          \
+        }                                                        \
     } while (0)
 
-/* ---- growable buffer ---------------------------------------------------------------------------*/
+/* ---- growable buffer
+ * ---------------------------------------------------------------------------*/
 
 typedef struct buf {
     uint8_t *p;
@@ -44,21 +45,27 @@ static void buf_put(buf *b, const void *d, size_t n)
     b->n += n;
 }
 
-/* ---- the synthetic pattern ---------------------------------------------------------------------*/
+/* ---- the synthetic pattern
+ * ---------------------------------------------------------------------*/
 
 /* 16-bit sample c (0..3, 3 = alpha) of pixel (x, y); smooth enough for JPEG, every value class
  * (0, full, partial alpha) present for PNG. */
 static unsigned pat16(unsigned x, unsigned y, unsigned c, unsigned w, unsigned h)
 {
     switch (c) {
-    case 0: return (x * 65535u) / (w > 1 ? w - 1 : 1);
-    case 1: return (y * 65535u) / (h > 1 ? h - 1 : 1);
-    case 2: return ((x + y) * 65535u) / (w + h > 2 ? w + h - 2 : 1);
-    default: return ((x * 7 + y * 13) % 17) * 65535u / 16; /* alpha: 0, 1/16, ..., 1 */
+    case 0:
+        return (x * 65535u) / (w > 1 ? w - 1 : 1);
+    case 1:
+        return (y * 65535u) / (h > 1 ? h - 1 : 1);
+    case 2:
+        return ((x + y) * 65535u) / (w + h > 2 ? w + h - 2 : 1);
+    default:
+        return ((x * 7 + y * 13) % 17) * 65535u / 16; /* alpha: 0, 1/16, ..., 1 */
     }
 }
 
-/* ---- PNG writer ------------------------------------------------------------------------------- */
+/* ---- PNG writer -------------------------------------------------------------------------------
+ */
 
 static void png_w(png_structp png, png_bytep d, size_t n)
 {
@@ -107,8 +114,8 @@ static buf write_png(const png_spec *s)
     }
     png_set_write_fn(png, &out, png_w, png_flush_nop);
     png_set_IHDR(png, info, s->w, s->h, s->depth, s->ctype,
-                 s->interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
+                 s->interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     int ch = s->ctype == 0 ? 1 : s->ctype == 2 ? 3 : s->ctype == 3 ? 1 : s->ctype == 4 ? 2 : 4;
     if (s->ctype == PNG_COLOR_TYPE_PALETTE) {
         png_color pal[256];
@@ -206,7 +213,9 @@ static void png_expected(const png_spec *s, unsigned x, unsigned y, int out[3])
 
 static void test_png_matrix(void)
 {
-    static const struct { int ctype, depth; } kinds[] = {
+    static const struct {
+        int ctype, depth;
+    } kinds[] = {
         { 0, 1 }, { 0, 2 }, { 0, 4 }, { 0, 8 }, { 0, 16 }, { 2, 8 }, { 2, 16 }, { 3, 1 },
         { 3, 2 }, { 3, 4 }, { 3, 8 }, { 4, 8 }, { 4, 16 }, { 6, 8 }, { 6, 16 },
     };
@@ -249,11 +258,12 @@ static void test_png_matrix(void)
     printf("png: %d generated layouts decoded and compared (±1)\n", n);
 }
 
-/* ---- JPEG writer ------------------------------------------------------------------------------ */
+/* ---- JPEG writer ------------------------------------------------------------------------------
+ */
 
 typedef struct jpeg_spec {
     unsigned w, h;
-    J_COLOR_SPACE in_space;  /* JCS_RGB, JCS_GRAYSCALE, JCS_CMYK */
+    J_COLOR_SPACE in_space;   /* JCS_RGB, JCS_GRAYSCALE, JCS_CMYK */
     J_COLOR_SPACE jpeg_space; /* JCS_YCbCr, JCS_GRAYSCALE, JCS_CMYK, JCS_YCCK */
     int progressive;
     int quality;
@@ -418,7 +428,8 @@ static void test_jpeg(const char *tmpdir)
     }
 }
 
-/* ---- EXIF orientation ------------------------------------------------------------------------- */
+/* ---- EXIF orientation -------------------------------------------------------------------------
+ */
 
 /* TIFF/EXIF APP1 payload with one IFD0 entry: Orientation = o. */
 static size_t make_exif(uint8_t *p, int o, int big_endian, int type)
@@ -428,12 +439,14 @@ static size_t make_exif(uint8_t *p, int o, int big_endian, int type)
     memcpy(p, "Exif\0\0", 6);
     memcpy(p + 6, big_endian ? be_hdr : le_hdr, 8);
     uint8_t *t = p + 14;
-#define W16(q, v) (big_endian ? ((q)[0] = (uint8_t)((v) >> 8), (q)[1] = (uint8_t)(v))             \
-                              : ((q)[0] = (uint8_t)(v), (q)[1] = (uint8_t)((v) >> 8)))
-#define W32(q, v) (big_endian ? ((q)[0] = (uint8_t)((v) >> 24), (q)[1] = (uint8_t)((v) >> 16),    \
-                                 (q)[2] = (uint8_t)((v) >> 8), (q)[3] = (uint8_t)(v))              \
-                              : ((q)[0] = (uint8_t)(v), (q)[1] = (uint8_t)((v) >> 8),              \
-                                 (q)[2] = (uint8_t)((v) >> 16), (q)[3] = (uint8_t)((v) >> 24)))
+#define W16(q, v)                                                       \
+    (big_endian ? ((q)[0] = (uint8_t)((v) >> 8), (q)[1] = (uint8_t)(v)) \
+                : ((q)[0] = (uint8_t)(v), (q)[1] = (uint8_t)((v) >> 8)))
+#define W32(q, v)                                                                \
+    (big_endian ? ((q)[0] = (uint8_t)((v) >> 24), (q)[1] = (uint8_t)((v) >> 16), \
+                   (q)[2] = (uint8_t)((v) >> 8), (q)[3] = (uint8_t)(v))          \
+                : ((q)[0] = (uint8_t)(v), (q)[1] = (uint8_t)((v) >> 8),          \
+                   (q)[2] = (uint8_t)((v) >> 16), (q)[3] = (uint8_t)((v) >> 24)))
     W16(t, 2); /* two entries: an unrelated tag first */
     W16(t + 2, 0x010f);
     W16(t + 4, 2);
@@ -463,10 +476,26 @@ static uint8_t *corner_image(unsigned w, unsigned h)
             uint8_t *q = p + ((size_t)y * w + x) * 3;
             int l = x < 16, r = x >= w - 16, t = y < 16, b = y >= h - 16;
             q[0] = q[1] = q[2] = 128;
-            if (t && l) { q[0] = 255; q[1] = 0; q[2] = 0; }
-            if (t && r) { q[0] = 0; q[1] = 255; q[2] = 0; }
-            if (b && l) { q[0] = 0; q[1] = 0; q[2] = 255; }
-            if (b && r) { q[0] = 255; q[1] = 255; q[2] = 255; }
+            if (t && l) {
+                q[0] = 255;
+                q[1] = 0;
+                q[2] = 0;
+            }
+            if (t && r) {
+                q[0] = 0;
+                q[1] = 255;
+                q[2] = 0;
+            }
+            if (b && l) {
+                q[0] = 0;
+                q[1] = 0;
+                q[2] = 255;
+            }
+            if (b && r) {
+                q[0] = 255;
+                q[1] = 255;
+                q[2] = 255;
+            }
         }
     return p;
 }
@@ -493,17 +522,17 @@ static void test_exif(void)
     /* Where the stored corners land, from the EXIF definition (which side row 0 / column 0
      * of the stored image is shown on), written out per orientation:
      * {top-left, top-right, bottom-left, bottom-right} of the output, as stored-corner colours
-     * (0 = stored top-left, 1 = stored top-right, 2 = stored bottom-left, 3 = stored bottom-right). */
+     * (0 = stored top-left, 1 = stored top-right, 2 = stored bottom-left, 3 = stored bottom-right).
+     */
     static const int expect[9][4] = {
-        { 0 },
-        { 0, 1, 2, 3 }, /* 1: row 0 top, col 0 left */
-        { 1, 0, 3, 2 }, /* 2: row 0 top, col 0 right */
-        { 3, 2, 1, 0 }, /* 3: row 0 bottom, col 0 right */
-        { 2, 3, 0, 1 }, /* 4: row 0 bottom, col 0 left */
-        { 0, 2, 1, 3 }, /* 5: row 0 left, col 0 top */
-        { 2, 0, 3, 1 }, /* 6: row 0 right, col 0 top */
-        { 3, 1, 2, 0 }, /* 7: row 0 right, col 0 bottom */
-        { 1, 3, 0, 2 }, /* 8: row 0 left, col 0 bottom */
+        { 0 },          { 0, 1, 2, 3 }, /* 1: row 0 top, col 0 left */
+        { 1, 0, 3, 2 },                 /* 2: row 0 top, col 0 right */
+        { 3, 2, 1, 0 },                 /* 3: row 0 bottom, col 0 right */
+        { 2, 3, 0, 1 },                 /* 4: row 0 bottom, col 0 left */
+        { 0, 2, 1, 3 },                 /* 5: row 0 left, col 0 top */
+        { 2, 0, 3, 1 },                 /* 6: row 0 right, col 0 top */
+        { 3, 1, 2, 0 },                 /* 7: row 0 right, col 0 bottom */
+        { 1, 3, 0, 2 },                 /* 8: row 0 left, col 0 bottom */
     };
     const unsigned w = 96, h = 64;
     uint8_t *stored = corner_image(w, h);
@@ -555,7 +584,11 @@ static void test_exif(void)
         }
         free(b.p);
     }
-    static const struct { size_t off; uint8_t v[4]; int expect; } hostile[] = {
+    static const struct {
+        size_t off;
+        uint8_t v[4];
+        int expect;
+    } hostile[] = {
         { 10, { 0xff, 0xff, 0xff, 0x7f }, 1 }, /* IFD offset far past the end */
         { 10, { 40, 0, 0, 0 }, 1 },            /* IFD offset near the end */
         { 14, { 0xff, 0xff }, 6 },             /* 65535 entries claimed: stops at the end */
@@ -588,7 +621,8 @@ static void test_exif(void)
            sizeof hostile / sizeof hostile[0]);
 }
 
-/* ---- broken inputs ---------------------------------------------------------------------------- */
+/* ---- broken inputs ----------------------------------------------------------------------------
+ */
 
 static uint32_t crc_table[256];
 
@@ -678,9 +712,13 @@ static void test_broken(void)
     herd_status s;
 
     /* not images */
-    static const struct { const char *p; size_t n; } junk[] = {
-        { "hello world, not an image", 25 }, { "GIF89a\x01\x00\x01\x00", 10 },
-        { "RIFF\x10\x00\x00\x00WEBPVP8 ", 16 }, { "BM\x36\x00", 4 } };
+    static const struct {
+        const char *p;
+        size_t n;
+    } junk[] = { { "hello world, not an image", 25 },
+                 { "GIF89a\x01\x00\x01\x00", 10 },
+                 { "RIFF\x10\x00\x00\x00WEBPVP8 ", 16 },
+                 { "BM\x36\x00", 4 } };
     for (size_t i = 0; i < 4; i++) {
         s = decode_quiet(junk[i].p, junk[i].n, NULL, &err);
         CHECK(s == (i == 0 ? HERD_ERR_FORMAT : HERD_ERR_UNSUPPORTED), "junk %zu: %d %s", i, s,
@@ -828,8 +866,7 @@ static void test_broken(void)
         buf_put(&q, "Comment\0hello", 13);
         t0 = now();
         s = decode_quiet(q.p, q.n, NULL, &err);
-        CHECK(s == HERD_ERR_FORMAT && strstr(err.msg, "truncated"), "huge tEXt: %d %s", s,
-              err.msg);
+        CHECK(s == HERD_ERR_FORMAT && strstr(err.msg, "truncated"), "huge tEXt: %d %s", s, err.msg);
         CHECK(now() - t0 < 0.1, "huge tEXt took %.2f s", now() - t0);
         free(p.p);
         free(q.p);
@@ -863,16 +900,16 @@ static void test_broken(void)
         static const uint8_t trns[5] = { 0, 0, 0, 0, 0 };
         put_chunk(&p, "tRNS", trns, 5);
         /* zlib stream of filter byte 0 + index 200: 78 01 01 02 00 fd ff 00 c8 adler32 */
-        static const uint8_t idat[] = { 0x78, 0x01, 0x01, 0x02, 0x00, 0xfd, 0xff, 0x00,
-                                        0xc8, 0x00, 0xca, 0x00, 0xc9 };
+        static const uint8_t idat[] = { 0x78, 0x01, 0x01, 0x02, 0x00, 0xfd, 0xff,
+                                        0x00, 0xc8, 0x00, 0xca, 0x00, 0xc9 };
         put_chunk(&p, "IDAT", idat, sizeof idat);
         put_chunk(&p, "IEND", NULL, 0);
         herd_image img;
         s = herd_image_decode(p.p, p.n, NULL, &img, &err);
         /* either refused or decoded to something; libpng maps an index past the palette to 0 */
         if (s == HERD_OK) {
-            printf("broken: palette index past the palette decodes to %u,%u,%u\n",
-                   img.pixels[0], img.pixels[1], img.pixels[2]);
+            printf("broken: palette index past the palette decodes to %u,%u,%u\n", img.pixels[0],
+                   img.pixels[1], img.pixels[2]);
             herd_image_free(&img);
         } else {
             CHECK(err.msg[0], "palette oddity refused without a message");

@@ -74,9 +74,8 @@ static int *fixture_rows(const json_value *spec, int n, int *n_rows)
 static const int *g_rows;
 static int g_n_rows;
 
-static double run_prompt(herd_model *m, const int32_t *ids, int n, const float *want,
-                         size_t n_want, const herd_image_rows *img, unsigned ablate,
-                         double *maxabs)
+static double run_prompt(herd_model *m, const int32_t *ids, int n, const float *want, size_t n_want,
+                         const herd_image_rows *img, unsigned ablate, double *maxabs)
 {
     const int V = herd_model_get_info(m)->n_vocab;
     herd_error err = { 0 };
@@ -182,8 +181,8 @@ static float *encode_images(herd_model *m, const char *mmproj, const json_value 
             printf("FAIL encode: %s\n", err.msg);
             failures++;
         }
-        parts[i] = (herd_chat_part){ .type = HERD_CHAT_IMAGE, .rows = tiles.rows,
-                                     .cols = tiles.cols };
+        parts[i] =
+            (herd_chat_part){ .type = HERD_CHAT_IMAGE, .rows = tiles.rows, .cols = tiles.cols };
         *n_rows += rows;
         herd_tiles_free(&tiles);
         herd_image_free(&img);
@@ -290,8 +289,8 @@ int main(void)
                 int *fr = fixture_rows(json_get(mm, "rows"), n_fix, &g_n_rows);
                 g_rows = fr;
                 herd_image_rows rows = { embd, n_rows };
-                double mx = 0, d = want ? run_prompt(m, fix_ids, n_fix, want, nw, &rows, 0, &mx)
-                                        : -1;
+                double mx = 0,
+                       d = want ? run_prompt(m, fix_ids, n_fix, want, nw, &rows, 0, &mx) : -1;
                 /* HF's bf16 pixels: exact fusion check; our fp32 pixels: the bf16 gap (≈0.4%
                  * of the embeddings) carried through the text model */
                 double tol = (pass == 0 ? 2e-4 : 1e-2) * mx;

@@ -108,8 +108,8 @@ static void run_model(const char *ref, const char *file, const char *dir, herd_t
                 tol = (float)(-tol * maxabs); /* negative: relative to max|logit| */
             bool ok = maxd <= tol;
             printf("%s %-8s %-12s kv=%s rows=%d max|diff|=%.3g (tol %.3g, max|logit| %.2f)\n",
-                   ok ? "ok  " : "FAIL", dir, name, kv == HERD_TYPE_F32 ? "f32" : "f16", rows,
-                   maxd, tol, maxabs);
+                   ok ? "ok  " : "FAIL", dir, name, kv == HERD_TYPE_F32 ? "f32" : "f16", rows, maxd,
+                   tol, maxabs);
             if (!ok)
                 failures++;
         }

@@ -164,10 +164,9 @@ static void perf_attention(herd_backend *be, int hd, int Hq, int Hkv, int T, int
         double dt = (be->n_threads == 1 ? cpu_s() : now_s()) - t0;
         best = dt < best ? dt : best;
     }
-    printf("perf: attention hd%d H%d/%d T%d S%d %s, %d threads%s: %.3f ms, %.1f GFLOP/s\n", hd,
-           Hq, Hkv, T, S, herd_type_name(kv), be->n_threads,
-           be->n_threads == 1 ? " (CPU time)" : "", best * 1e3,
-           4.0 * hd * Hq * (double)T * S / best / 1e9);
+    printf("perf: attention hd%d H%d/%d T%d S%d %s, %d threads%s: %.3f ms, %.1f GFLOP/s\n", hd, Hq,
+           Hkv, T, S, herd_type_name(kv), be->n_threads, be->n_threads == 1 ? " (CPU time)" : "",
+           best * 1e3, 4.0 * hd * Hq * (double)T * S / best / 1e9);
 out:
     for (int i = 0; i < 4; i++)
         if (bufs[i])

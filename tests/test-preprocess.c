@@ -1,7 +1,8 @@
 /* test-preprocess: Llama 4 tiling (vision/preprocess.c) against llama4-spec.md §3.1: the spec's
  * table of examples, hand-computed Pillow bilinear cases, an independent floating-point resampler,
  * the tile layout (padding, order, global tile, normalisation), the reference 336x336 image, and
- * (when present) the transformers fixtures in tests/fixtures/images (HF Llama4ImageProcessorFast). */
+ * (when present) the transformers fixtures in tests/fixtures/images (HF Llama4ImageProcessorFast).
+ */
 #include "vision/image.h"
 #include "vision/preprocess.h"
 
@@ -13,15 +14,15 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            failures++;                                                                            \
-        }                                                                                          \
+#define CHECK(cond, ...)                                         \
+    do {                                                         \
+        checks++;                                                \
+        if (!(cond)) {                                           \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fputc('\n', stderr);                                 \
+            failures++;                                          \
+        }                                                        \
     } while (0)
 
 static float norm(int u)
@@ -71,8 +72,8 @@ static void test_plan_table(void)
     herd_tile_plan_for(1, 1, NULL, &p, NULL); /* both sides < 336: enlarged to 336 */
     CHECK(p.rows == 1 && p.cols == 1 && p.resized_w == 336 && p.resized_h == 336, "1x1");
     herd_tile_plan_for(337, 336, NULL, &p, NULL); /* just too wide: 1x2, kept at its size */
-    CHECK(p.rows == 1 && p.cols == 2 && p.resized_w == 337 && p.resized_h == 336 &&
-              p.n_tiles == 3, "337x336: %dx%d %ux%u", p.rows, p.cols, p.resized_w, p.resized_h);
+    CHECK(p.rows == 1 && p.cols == 2 && p.resized_w == 337 && p.resized_h == 336 && p.n_tiles == 3,
+          "337x336: %dx%d %ux%u", p.rows, p.cols, p.resized_w, p.resized_h);
     herd_tile_plan_for(10000, 10, NULL, &p, NULL); /* very wide: 1x16, width capped at 5376 */
     CHECK(p.rows == 1 && p.cols == 16 && p.resized_w == 5376 && p.resized_h == 5,
           "10000x10: %dx%d %ux%u", p.rows, p.cols, p.resized_w, p.resized_h);
@@ -87,9 +88,8 @@ static void test_plan_table(void)
           "1920x1080 max 4: %dx%d %ux%u", p.rows, p.cols, p.resized_w, p.resized_h);
     prm.max_tiles = 1;
     herd_tile_plan_for(1920, 1080, &prm, &p, NULL);
-    CHECK(p.rows == 1 && p.cols == 1 && p.resized_w == 336 && p.resized_h == 189 &&
-              p.n_tiles == 1, "1920x1080 max 1: %dx%d %ux%u", p.rows, p.cols, p.resized_w,
-          p.resized_h);
+    CHECK(p.rows == 1 && p.cols == 1 && p.resized_w == 336 && p.resized_h == 189 && p.n_tiles == 1,
+          "1920x1080 max 1: %dx%d %ux%u", p.rows, p.cols, p.resized_w, p.resized_h);
     prm.max_tiles = 0;
     CHECK(herd_tile_plan_for(10, 10, &prm, &p, NULL) == HERD_ERR_INVALID, "max_tiles 0");
     CHECK(herd_tile_plan_for(0, 10, NULL, &p, NULL) == HERD_ERR_INVALID, "zero width");
@@ -157,8 +157,7 @@ static void ref_axis(const double *in, int n_in, int stride_in, double *out, int
     }
 }
 
-static void ref_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh,
-                       int pillow)
+static void ref_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, int pillow)
 {
     double *a = malloc(sizeof(double) * sw * sh), *b = malloc(sizeof(double) * dw * sh),
            *c = malloc(sizeof(double) * dw * dh);
@@ -220,7 +219,7 @@ static void test_resample(herd_resample_kind kind)
     CHECK(out[0] == 77 && out[1] == 77, "constant row stays constant when reduced");
 
     /* random images against the double-precision reference written from the spec */
-    static const int sizes[][4] = { { 37, 23, 336, 336 }, { 640, 480, 336, 336 },
+    static const int sizes[][4] = { { 37, 23, 336, 336 },   { 640, 480, 336, 336 },
                                     { 500, 375, 336, 252 }, { 200, 100, 336, 168 },
                                     { 1000, 17, 91, 300 },  { 7, 900, 336, 5 },
                                     { 336, 336, 336, 336 }, { 333, 100, 336, 100 } };
@@ -250,14 +249,15 @@ static void test_resample(herd_resample_kind kind)
      * 22-bit weights flip near-halves more often (measured 99.54%); that mode was checked
      * bit-exact against Pillow itself when it was written (tests cannot run Pillow). */
     double need = kind == HERD_RESAMPLE_PILLOW ? 0.99 : 0.999;
-    CHECK(maxd <= 1 && exact >= total * need,
-          "%s resampler vs spec formula: max %d, %.4f%% exact", kname, maxd,
-          100.0 * exact / total);
+    CHECK(maxd <= 1 && exact >= total * need, "%s resampler vs spec formula: max %d, %.4f%% exact",
+          kname, maxd, 100.0 * exact / total);
     printf("resample (%s): hand cases ok; vs the spec formula in doubles: %zu values, %.4f%% "
-           "exact, max diff %d\n", kname, total, 100.0 * exact / total, maxd);
+           "exact, max diff %d\n",
+           kname, total, 100.0 * exact / total, maxd);
 }
 
-/* ---- tiles ------------------------------------------------------------------------------------ */
+/* ---- tiles ------------------------------------------------------------------------------------
+ */
 
 static herd_image pattern_image(unsigned w, unsigned h)
 {
@@ -377,8 +377,7 @@ static void test_reference(void)
     herd_error err = { 0 };
     CHECK(herd_image_load(pre, NULL, &b, &err) == HERD_OK, "%s: %s", pre, err.msg);
     herd_tiles t;
-    CHECK(herd_preprocess(&a, NULL, &t, &err) == HERD_OK && t.n_tiles == 1, "336x336: %s",
-          err.msg);
+    CHECK(herd_preprocess(&a, NULL, &t, &err) == HERD_OK && t.n_tiles == 1, "336x336: %s", err.msg);
     long bad = 0;
     for (unsigned i = 0; i < 336 * 336; i++)
         for (int c = 0; c < 3; c++)

@@ -24,16 +24,16 @@
 
 static int n_pass, n_fail;
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (cond) {                                                                              \
-            n_pass++;                                                                            \
-        } else {                                                                                 \
-            n_fail++;                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                 \
-            printf("\n");                                                                        \
-        }                                                                                        \
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (cond) {                                     \
+            n_pass++;                                   \
+        } else {                                        \
+            n_fail++;                                   \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf("\n");                               \
+        }                                               \
     } while (0)
 
 /* ---- deterministic random numbers ------------------------------------------------------- */
@@ -154,8 +154,8 @@ static int count_mismatch(const float *got, const float *want, int n, const char
 /* The 12 scale bytes used for Q4_K and Q5_K, and their values decoded by hand from the spec:
  * b<4: s = sc[b]&63, m = sc[b+4]&63; b>=4: s = (sc[b+4]&15) | (sc[b-4]>>6)<<4,
  * m = (sc[b+4]>>4) | (sc[b]>>6)<<4. */
-static const uint8_t k_sc[12] = { 0x41, 0x02, 0xC3, 0x04, 0x05, 0x46, 0x07, 0x88,
-                                  0x21, 0x43, 0x65, 0x87 };
+static const uint8_t k_sc[12] = { 0x41, 0x02, 0xC3, 0x04, 0x05, 0x46,
+                                  0x07, 0x88, 0x21, 0x43, 0x65, 0x87 };
 static const int k_s[8] = { 1, 2, 3, 4, 17, 3, 53, 7 };
 static const int k_m[8] = { 5, 6, 7, 8, 2, 20, 6, 40 };
 
@@ -198,7 +198,8 @@ static void test_layouts(void)
         for (int c = 0; c < 4; c++)
             for (int l = 0; l < 32; l++) {
                 want[64 * c + l] = 1.0f * k_s[2 * c] * (l & 15) - 0.5f * k_m[2 * c];
-                want[64 * c + 32 + l] = 1.0f * k_s[2 * c + 1] * ((l + c) & 15) - 0.5f * k_m[2 * c + 1];
+                want[64 * c + 32 + l] =
+                    1.0f * k_s[2 * c + 1] * ((l + c) & 15) - 0.5f * k_m[2 * c + 1];
             }
         CHECK(!count_mismatch(out, want, 256, "q4_K"), "Q4_K layout (6-bit scale packing)");
         /* literal spot checks: sub-block 4 (c=2, low nibbles): s=17, m=2; element 128+5 */
@@ -235,7 +236,8 @@ static void test_layouts(void)
             b[i] = (uint8_t)(i * 29 + 3);
         for (int i = 0; i < 64; i++)
             b[128 + i] = (uint8_t)(i * 53 + 7);
-        static const int8_t sc[16] = { -128, 127, -3, 5, 9, -17, 33, -65, 1, 2, -1, -2, 64, -64, 100, -100 };
+        static const int8_t sc[16] = { -128, 127, -3, 5,  9,  -17, 33,  -65,
+                                       1,    2,   -1, -2, 64, -64, 100, -100 };
         memcpy(b + 192, sc, 16);
         put16(b + 208, 0x3400); /* d = 0.25 */
         herd_dequantize_row(HERD_TYPE_Q6_K, b, out, 256);
@@ -294,8 +296,8 @@ typedef struct {
 } rt_case;
 
 static const rt_case rt_cases[] = {
-    { HERD_TYPE_F32, 0.0 },   { HERD_TYPE_F16, 4e-4 },  { HERD_TYPE_BF16, 3e-3 },
-    { HERD_TYPE_Q8_0, 8e-3 }, { HERD_TYPE_Q8_K, 8e-3 }, { HERD_TYPE_Q6_K, 2.0e-2 },
+    { HERD_TYPE_F32, 0.0 },     { HERD_TYPE_F16, 4e-4 },    { HERD_TYPE_BF16, 3e-3 },
+    { HERD_TYPE_Q8_0, 8e-3 },   { HERD_TYPE_Q8_K, 8e-3 },   { HERD_TYPE_Q6_K, 2.0e-2 },
     { HERD_TYPE_Q5_K, 4.0e-2 }, { HERD_TYPE_Q4_K, 8.0e-2 }, { HERD_TYPE_Q4_0, 1.1e-1 },
 };
 
@@ -486,8 +488,10 @@ static double exact_dot(herd_type wt, const void *w, const void *x, int64_t n, d
  * of exact integer block sums; products of F16/BF16 are exact in float). */
 #define DOT_REL_TOL 2e-6
 
-static const herd_type wtypes[] = { HERD_TYPE_F32, HERD_TYPE_F16, HERD_TYPE_BF16, HERD_TYPE_Q8_0,
-                                    HERD_TYPE_Q4_0, HERD_TYPE_Q4_K, HERD_TYPE_Q5_K, HERD_TYPE_Q6_K };
+static const herd_type wtypes[] = {
+    HERD_TYPE_F32,  HERD_TYPE_F16,  HERD_TYPE_BF16, HERD_TYPE_Q8_0,
+    HERD_TYPE_Q4_0, HERD_TYPE_Q4_K, HERD_TYPE_Q5_K, HERD_TYPE_Q6_K
+};
 
 static void test_vec_dot_one(herd_type wt, int64_t n, int quantized_data)
 {
@@ -539,7 +543,8 @@ static void test_vec_dot_one(herd_type wt, int64_t n, int quantized_data)
                 if (!(err <= DOT_REL_TOL)) {
                     if (bad++ < 2)
                         printf("  %s/%s n=%lld r=%d c=%d: got %.9g want %.9g (rel %.3g)\n",
-                               herd_type_name(wt), isas[k], (long long)n, r, c, s, exact[c][r], err);
+                               herd_type_name(wt), isas[k], (long long)n, r, c, s, exact[c][r],
+                               err);
                 }
                 if (err > worst)
                     worst = err;
@@ -558,7 +563,8 @@ static void test_vec_dot_one(herd_type wt, int64_t n, int quantized_data)
             for (int r0 = 0; r0 + nr <= NR; r0 += nr) {
                 rows(n, nr, s, w + r0 * ws, ws, x + xs);
                 for (int r = 0; r < nr; r++)
-                    bad += !(fabs(s[r] - exact[1][r0 + r]) <= DOT_REL_TOL * (mag[1][r0 + r] + 1e-30));
+                    bad +=
+                        !(fabs(s[r] - exact[1][r0 + r]) <= DOT_REL_TOL * (mag[1][r0 + r] + 1e-30));
             }
         }
         CHECK(bad == 0, "%s/%s rows kernel: %d wrong", herd_type_name(wt), isas[k], bad);
@@ -572,8 +578,10 @@ static void test_vec_dot_one(herd_type wt, int64_t n, int quantized_data)
             bad = 0;
             for (int c = 0; c < ntc; c++)
                 for (int r = 0; r < NR; r++)
-                    bad += !(fabs(st[c * SS + r] - exact[c][r]) <= DOT_REL_TOL * (mag[c][r] + 1e-30));
-            CHECK(bad == 0, "%s/%s tile kernel nc=%d: %d wrong", herd_type_name(wt), isas[k], ntc, bad);
+                    bad +=
+                        !(fabs(st[c * SS + r] - exact[c][r]) <= DOT_REL_TOL * (mag[c][r] + 1e-30));
+            CHECK(bad == 0, "%s/%s tile kernel nc=%d: %d wrong", herd_type_name(wt), isas[k], ntc,
+                  bad);
             CHECK(isnan(st[NR]) && isnan(st[NR + 1]) && (ntc == NC || isnan(st[ntc * SS])),
                   "%s/%s tile wrote outside its outputs", herd_type_name(wt), isas[k]);
         }
@@ -649,7 +657,8 @@ static void test_end_to_end(void)
         herd_get_vec_dot(wt)(N, &got, wq, xq);
         double rel = fabs(got - want) / mag;
         /* only the activation rounding remains: 8-bit blocks ≲ 1e-3 of Σ|wx| */
-        printf("end to end %-5s activation-rounding error %.2e of sum|wx|\n", herd_type_name(wt), rel);
+        printf("end to end %-5s activation-rounding error %.2e of sum|wx|\n", herd_type_name(wt),
+               rel);
         CHECK(rel < 2e-3, "%s end to end rel %g", herd_type_name(wt), rel);
     }
     free(wf);
@@ -667,7 +676,9 @@ typedef struct {
 } file_case;
 
 static const file_case file_limits[] = {
-    { HERD_TYPE_Q8_0, 0.01 }, { HERD_TYPE_Q6_K, 0.025 }, { HERD_TYPE_Q4_K, 0.09 },
+    { HERD_TYPE_Q8_0, 0.01 },
+    { HERD_TYPE_Q6_K, 0.025 },
+    { HERD_TYPE_Q4_K, 0.09 },
     { HERD_TYPE_Q4_0, 0.12 },
 };
 
@@ -712,7 +723,8 @@ static int test_reference_files(void)
             if (t->type == HERD_TYPE_F32)
                 continue;
             const herd_gguf_tensor *o = herd_gguf_find_tensor(f32, t->name);
-            CHECK(o && o->type == HERD_TYPE_F32, "%s: %s missing in the F32 model", names[fi], t->name);
+            CHECK(o && o->type == HERD_TYPE_F32, "%s: %s missing in the F32 model", names[fi],
+                  t->name);
             CHECK(herd_quant_supported(t->type), "%s: %s has type %s we cannot decode", names[fi],
                   t->name, herd_type_name(t->type));
             if (!o || o->type != HERD_TYPE_F32 || !herd_quant_supported(t->type))
@@ -743,9 +755,10 @@ static int test_reference_files(void)
             CHECK(e_ours <= 1.3 * e_ref + 1e-6, "%s: %s (%s) our quantizer %.4f vs reference %.4f",
                   names[fi], t->name, herd_type_name(t->type), e_ours, e_ref);
             if (t->type == HERD_TYPE_Q8_0 || t->type == HERD_TYPE_Q4_0)
-                CHECK(same >= nbytes - nbytes / 10000, "%s: %s: our %s quantizer differs from the "
-                      "reference quantizer in %zu of %zu bytes", names[fi], t->name,
-                      herd_type_name(t->type), nbytes - same, nbytes);
+                CHECK(same >= nbytes - nbytes / 10000,
+                      "%s: %s: our %s quantizer differs from the "
+                      "reference quantizer in %zu of %zu bytes",
+                      names[fi], t->name, herd_type_name(t->type), nbytes - same, nbytes);
             if (e_ref > worst[t->type])
                 worst[t->type] = e_ref;
             if (e_ours / (e_ref + 1e-12) > ours_ratio[t->type])
@@ -827,8 +840,8 @@ static void bench_type(herd_type wt, const char *isa)
     double bytes = (double)ws * nrows;
     printf("bandwidth %-5s %-6s 1 thread, %.0f MB matrix x vector (n=%lld): rows(%d) %.1f GB/s, "
            "single dot %.1f GB/s\n",
-           herd_type_name(wt), isa, bytes / 1e6, (long long)n, HERD_VEC_DOT_MAX_NR, bytes / tr / 1e9,
-           bytes / td / 1e9);
+           herd_type_name(wt), isa, bytes / 1e6, (long long)n, HERD_VEC_DOT_MAX_NR,
+           bytes / tr / 1e9, bytes / td / 1e9);
     free(w);
     free(s);
     free(x);

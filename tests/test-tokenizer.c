@@ -35,11 +35,11 @@ static void failf(const char *fmt, ...)
     n_fail++;
 }
 
-#define CHECK(cond, ...)                                                                        \
-    do {                                                                                        \
-        n_check++;                                                                              \
-        if (!(cond))                                                                            \
-            failf(__VA_ARGS__);                                                                 \
+#define CHECK(cond, ...)        \
+    do {                        \
+        n_check++;              \
+        if (!(cond))            \
+            failf(__VA_ARGS__); \
     } while (0)
 
 static double now_s(void)
@@ -144,8 +144,7 @@ static void check_ids(const herd_tokenizer *t, const char *what, long ci, const 
     free(ids);
 }
 
-static void check_roundtrip(const herd_tokenizer *t, long ci, const char *text, size_t len,
-                            int *ok)
+static void check_roundtrip(const herd_tokenizer *t, long ci, const char *text, size_t len, int *ok)
 {
     bool good = true;
     for (int sp = 0; sp < 2; sp++) {
@@ -155,8 +154,7 @@ static void check_roundtrip(const herd_tokenizer *t, long ci, const char *text, 
         char *back = malloc(need + 1);
         herd_detokenize(t, ids, n, true, back, need);
         if (need != len || memcmp(back, text, len)) {
-            failf("case %ld: decode(encode(s)) != s (parse_special=%d) on \"%.60s\"", ci, sp,
-                  text);
+            failf("case %ld: decode(encode(s)) != s (parse_special=%d) on \"%.60s\"", ci, sp, text);
             good = false;
         }
         free(back);
@@ -235,10 +233,10 @@ static void check_vec(const herd_tokenizer *t, const char *text, const int32_t *
     free(ids);
 }
 
-#define VEC(text, ...)                                                                          \
-    do {                                                                                        \
-        static const int32_t w_[] = { __VA_ARGS__ };                                            \
-        check_vec(real, text, w_, (int)(sizeof w_ / sizeof w_[0]));                             \
+#define VEC(text, ...)                                              \
+    do {                                                            \
+        static const int32_t w_[] = { __VA_ARGS__ };                \
+        check_vec(real, text, w_, (int)(sizeof w_ / sizeof w_[0])); \
     } while (0)
 
 static void spec_vectors(const herd_tokenizer *real)
@@ -288,7 +286,8 @@ static void check_vocab_api(const herd_tokenizer *real, const herd_tokenizer *ti
     for (int i = 0; i < 3; i++)
         CHECK(herd_tokenizer_is_stop(real, stops[i]), "is_stop(%d)", stops[i]);
     CHECK(!herd_tokenizer_is_stop(real, 200000) && !herd_tokenizer_is_stop(real, 1556) &&
-          !herd_tokenizer_is_stop(real, -1), "is_stop false positives");
+              !herd_tokenizer_is_stop(real, -1),
+          "is_stop false positives");
     CHECK(herd_tokenizer_is_special(real, 200005) && !herd_tokenizer_is_special(real, 368),
           "is_special");
     size_t len;
@@ -312,7 +311,8 @@ static void check_vocab_api(const herd_tokenizer *real, const herd_tokenizer *ti
         CHECK(herd_tokenizer_end_of_text(tiny) == 1025, "tiny end_of_text");
         CHECK(herd_tokenizer_find(tiny, "<|patch|>") == 1116, "tiny <|patch|>");
         CHECK(herd_tokenizer_is_stop(tiny, 1025) && herd_tokenizer_is_stop(tiny, 1031) &&
-              herd_tokenizer_is_stop(tiny, 1032), "tiny stop set");
+                  herd_tokenizer_is_stop(tiny, 1032),
+              "tiny stop set");
     }
 }
 
@@ -420,8 +420,7 @@ static void check_bpe_naive(const herd_tokenizer *real)
         words++;
         if (!ids_eq(ids, n, parts, np)) {
             if (bad++ < 5) {
-                failf("%d-byte word \"%.*s\": BPE differs from the naive merge loop", wl, wl,
-                      word);
+                failf("%d-byte word \"%.*s\": BPE differs from the naive merge loop", wl, wl, word);
                 print_ids("got     ", ids, n);
                 print_ids("naive   ", parts, np);
             }
@@ -437,12 +436,43 @@ static void check_bpe_naive(const herd_tokenizer *real)
  * == s in both modes, and the two-call protocol (count, then fill) is consistent. */
 static void check_random_roundtrip(const herd_tokenizer *t, const char *name)
 {
-    static const char *pool[] = { "a", "Z", "ab", "The", " ", "  ", "\n", "\r\n", "\t", "0", "123",
-                                  "'s", "'LL", "!", "...", "/", " (", "\xc3\xa9", "\xd0\x94",
-                                  "\xe6\x97\xa5", "\xf0\x9f\x99\x82", "\xcc\x81", "\xc2\xa0",
-                                  "\xe3\x80\x80", "\xe2\x80\xa8", "\xc2\x85", "\x80", "\xff",
-                                  "\xe2\x82", "\xf0\x9f", "<|eot|>", "<|header_start|>", "<|",
-                                  "|>", "\x1c", "\xe0\xa4\x95\xe0\xa5\x8d", "" };
+    static const char *pool[] = { "a",
+                                  "Z",
+                                  "ab",
+                                  "The",
+                                  " ",
+                                  "  ",
+                                  "\n",
+                                  "\r\n",
+                                  "\t",
+                                  "0",
+                                  "123",
+                                  "'s",
+                                  "'LL",
+                                  "!",
+                                  "...",
+                                  "/",
+                                  " (",
+                                  "\xc3\xa9",
+                                  "\xd0\x94",
+                                  "\xe6\x97\xa5",
+                                  "\xf0\x9f\x99\x82",
+                                  "\xcc\x81",
+                                  "\xc2\xa0",
+                                  "\xe3\x80\x80",
+                                  "\xe2\x80\xa8",
+                                  "\xc2\x85",
+                                  "\x80",
+                                  "\xff",
+                                  "\xe2\x82",
+                                  "\xf0\x9f",
+                                  "<|eot|>",
+                                  "<|header_start|>",
+                                  "<|",
+                                  "|>",
+                                  "\x1c",
+                                  "\xe0\xa4\x95\xe0\xa5\x8d",
+                                  "" };
     const int npool = (int)(sizeof pool / sizeof pool[0]);
     unsigned seed = 99;
     int bad = 0;
@@ -631,14 +661,14 @@ static void check_chat(const herd_tokenizer *real, const herd_tokenizer *tiny,
     /* §6.1 example. */
     herd_chat_part q = text_part("What is the capital of France?");
     herd_chat_msg user = { HERD_CHAT_USER, &q, 1, false };
-    static const int32_t ex[] = { 200000, 200005, 1556, 200006, 368, 3668, 373, 290, 7963, 323,
-                                  11698, 43, 200008, 200005, 140680, 200006, 368 };
+    static const int32_t ex[] = { 200000, 200005, 1556, 200006, 368,    3668,   373,    290, 7963,
+                                  323,    11698,  43,   200008, 200005, 140680, 200006, 368 };
     check_render(real, &user, 1, true, ex, 17, "§6.1 chat example");
 
     herd_chat_part sp = text_part("You are a helpful assistant");
     herd_chat_msg sys = { HERD_CHAT_SYSTEM, &sp, 1, false };
-    static const int32_t sx[] = { 200000, 200005, 15651, 200006, 368, 4662, 583, 262, 19933,
-                                  43910, 200008 };
+    static const int32_t sx[] = { 200000, 200005, 15651, 200006, 368,   4662,
+                                  583,    262,    19933, 43910,  200008 };
     check_render(real, &sys, 1, false, sx, 11, "§6.1 system prefix");
 
     /* Injection: typed structure stays text. */
@@ -683,24 +713,26 @@ static void check_chat(const herd_tokenizer *real, const herd_tokenizer *tiny,
     CHECK(herd_chat_image_tokens(3, 4) == 1887, "3x4 count");
     CHECK(herd_chat_image_tokens(4, 4) == 2467, "4x4 count");
     CHECK(herd_chat_image_tokens(0, 1) == -1 && herd_chat_image_tokens(1, -3) == -1 &&
-          herd_chat_image_tokens(100, 100) == -1, "bad grids rejected");
+              herd_chat_image_tokens(100, 100) == -1,
+          "bad grids rejected");
     enum { IS = 200080, IE = 200081, TX = 200084, TY = 200085, IM = 200090, P = 200092 };
     int32_t blk[4000];
     n = herd_chat_image_block(real, 1, 1, blk);
     static const run r11[] = { { IS, 1 }, { IM, 1 }, { P, 144 }, { IE, 1 } };
     CHECK(n == 147 && matches_runs(blk, n, r11, 4), "1x1 layout");
     n = herd_chat_image_block(real, 2, 2, blk);
-    static const run r22[] = { { IS, 1 }, { P, 144 }, { TX, 1 }, { P, 144 }, { TY, 1 },
-                               { P, 144 }, { TX, 1 }, { P, 144 }, { TY, 1 },
-                               { IM, 1 }, { P, 144 }, { IE, 1 } };
+    static const run r22[] = {
+        { IS, 1 }, { P, 144 }, { TX, 1 }, { P, 144 }, { TY, 1 },  { P, 144 },
+        { TX, 1 }, { P, 144 }, { TY, 1 }, { IM, 1 },  { P, 144 }, { IE, 1 }
+    };
     CHECK(n == 727 && matches_runs(blk, n, r22, 12), "2x2 layout");
     n = herd_chat_image_block(real, 1, 2, blk);
-    static const run r12[] = { { IS, 1 }, { P, 144 }, { TX, 1 }, { P, 144 }, { TY, 1 },
-                               { IM, 1 }, { P, 144 }, { IE, 1 } };
+    static const run r12[] = { { IS, 1 }, { P, 144 }, { TX, 1 },  { P, 144 },
+                               { TY, 1 }, { IM, 1 },  { P, 144 }, { IE, 1 } };
     CHECK(n == 437 && matches_runs(blk, n, r12, 8), "1x2 layout");
     n = herd_chat_image_block(real, 2, 1, blk);
-    static const run r21[] = { { IS, 1 }, { P, 144 }, { TY, 1 }, { P, 144 }, { TY, 1 },
-                               { IM, 1 }, { P, 144 }, { IE, 1 } };
+    static const run r21[] = { { IS, 1 }, { P, 144 }, { TY, 1 },  { P, 144 },
+                               { TY, 1 }, { IM, 1 },  { P, 144 }, { IE, 1 } };
     CHECK(n == 437 && matches_runs(blk, n, r21, 8), "2x1 layout");
     n = herd_chat_image_block(real, 3, 4, blk);
     int patches = 0, tx = 0, ty = 0;
@@ -710,7 +742,8 @@ static void check_chat(const herd_tokenizer *real, const herd_tokenizer *tiny,
         ty += blk[i] == TY;
     }
     CHECK(n == 1887 && patches == 144 * 13 && tx == 9 && ty == 3 && blk[0] == IS &&
-          blk[n - 1] == IE && blk[n - 146] == IM, "3x4 layout");
+              blk[n - 1] == IE && blk[n - 146] == IM,
+          "3x4 layout");
 
     /* Image inside a user turn: block at the image's place, then the text. */
     herd_chat_part ip[] = { { .type = HERD_CHAT_IMAGE, .rows = 2, .cols = 2 },
@@ -718,8 +751,8 @@ static void check_chat(const herd_tokenizer *real, const herd_tokenizer *tiny,
     herd_chat_msg um = { HERD_CHAT_USER, ip, 2, false };
     CHECK(herd_chat_render(real, &um, 1, true, &ids, &n, &err) == HERD_OK, "image render");
     static const int32_t head[] = { 200000, 200005, 1556, 200006, 368 };
-    static const int32_t tail[] = { 51212, 544, 3371, 310, 1472, 32263, 200008,
-                                    200005, 140680, 200006, 368 };
+    static const int32_t tail[] = { 51212,  544,    3371,   310,    1472, 32263,
+                                    200008, 200005, 140680, 200006, 368 };
     n_check++;
     if (!(n == 5 + 727 + 11 && ids_eq(ids, 5, head, 5) && matches_runs(ids + 5, 727, r22, 12) &&
           ids_eq(ids + 5 + 727, 11, tail, 11)))
@@ -754,8 +787,8 @@ static void check_chat(const herd_tokenizer *real, const herd_tokenizer *tiny,
         CHECK(ids_eq(ids, n, want, k), "tiny chat ids");
         free(ids);
         n = herd_chat_image_block(tiny, 1, 1, blk);
-        CHECK(n == 147 && blk[0] == 1104 && blk[1] == 1114 && blk[2] == 1116 &&
-              blk[146] == 1105, "tiny 1x1 image block");
+        CHECK(n == 147 && blk[0] == 1104 && blk[1] == 1114 && blk[2] == 1116 && blk[146] == 1105,
+              "tiny 1x1 image block");
     }
     CHECK(herd_chat_template_detect(vocab) == HERD_CHAT_TEMPLATE_LLAMA4,
           "vocab's chat_template detected as Llama 4");
@@ -785,8 +818,9 @@ static void *thread_main(void *arg)
 
 static void check_threads(const herd_tokenizer *real)
 {
-    static const char text[] = "Ünïcödé façade 日本語のテキスト 🙂 <|eot|> x=1;  y=22\n\t"
-                               "DON'T CAN'T I'M  \xff\xfe   trailing   ";
+    static const char text[] =
+        "Ünïcödé façade 日本語のテキスト 🙂 <|eot|> x=1;  y=22\n\t"
+        "DON'T CAN'T I'M  \xff\xfe   trailing   ";
     int n;
     int32_t *want = encode(real, text, sizeof text - 1, false, &n);
     pthread_t th[4];
@@ -841,7 +875,8 @@ static void bench(const herd_tokenizer *real, const json_value *cases_unused)
     size_t k = herd_detokenize(real, ids, n, true, back, len);
     CHECK(k == len && !memcmp(back, s, len), "bench text round trip");
     printf("encode speed: %.1f MB/s CPU time, %.1f MB/s wall (%.3f MB mixed text, %d tokens, "
-           "best of 5, one thread)\n", len / best_cpu / 1e6, len / best / 1e6, len / 1e6, n);
+           "best of 5, one thread)\n",
+           len / best_cpu / 1e6, len / best / 1e6, len / 1e6, n);
     free(back);
     free(ids);
     free(s);
@@ -852,7 +887,8 @@ int main(void)
     const char *ref = getenv("HERD_REFERENCE_DIR");
     char path[4096];
     if (!ref) {
-        printf("SKIP: HERD_REFERENCE_DIR is not set; the tokenizer test needs the reference vocab\n");
+        printf(
+            "SKIP: HERD_REFERENCE_DIR is not set; the tokenizer test needs the reference vocab\n");
         return 77;
     }
     snprintf(path, sizeof path, "%s/vocab-llama4.gguf", ref);
@@ -860,7 +896,8 @@ int main(void)
     FILE *f = fopen(path, "rb");
     if (!f) {
         printf("SKIP: %s is missing: cannot test the tokenizer without the reference data "
-               "(meson option reference_dir)\n", path);
+               "(meson option reference_dir)\n",
+               path);
         return 77;
     }
     fclose(f);
@@ -888,8 +925,8 @@ int main(void)
     run_cases(path, real, tiny, &tl);
     printf("cases.json: %d cases; Meta no_special %d/%d, parse_special %d/%d, round trip %d/%d, "
            "tiny no_special %d/%d, tiny parse_special %d/%d\n",
-           tl.cases, tl.ref_ns, tl.cases, tl.ref_ps, tl.cases, tl.roundtrip, tl.cases,
-           tl.tiny_ns, tl.tiny_cases, tl.tiny_ps, tl.tiny_cases);
+           tl.cases, tl.ref_ns, tl.cases, tl.ref_ps, tl.cases, tl.roundtrip, tl.cases, tl.tiny_ns,
+           tl.tiny_cases, tl.tiny_ps, tl.tiny_cases);
     CHECK(tl.cases >= 70, "only %d cases read", tl.cases);
 
     const char *src = getenv("HERD_SOURCE_DIR");

@@ -15,14 +15,14 @@
 
 static int n_fail;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                           \
-            printf(__VA_ARGS__);                                                                  \
-            printf("\n");                                                                         \
-            n_fail++;                                                                             \
-        }                                                                                         \
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (!(cond)) {                                  \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf("\n");                               \
+            n_fail++;                                   \
+        }                                               \
     } while (0)
 
 /* y = silu(W x) + x, run 3 times with new x through tensor_set; the 2nd and 3rd runs reuse the
@@ -120,7 +120,11 @@ static int extra_cases(herd_backend *be)
     oh_check(&h, herd_get_rows(h.g, t, oh_ids(&h, 300, ids)), 1e-6,
              "get_rows Q6_K [512,1000] x300");
     /* split-K attention (decode over long caches) */
-    static const struct { const char *name; int mask, T, S, chunk, n_kv, p0; herd_type kv; } a[] = {
+    static const struct {
+        const char *name;
+        int mask, T, S, chunk, n_kv, p0;
+        herd_type kv;
+    } a[] = {
         { "attention split causal T1 S2000 F16", 1, 1, 2000, 0, 0, 1999, HERD_TYPE_F16 },
         { "attention split causal T3 S1500 ring wrap", 1, 3, 1500, 0, 0, 2600, HERD_TYPE_F32 },
         { "attention split chunked C1024 T2 S3000", 2, 2, 3000, 1024, 0, 2100, HERD_TYPE_F16 },
@@ -136,8 +140,9 @@ static int extra_cases(herd_backend *be)
         for (int j = 0; j < a[i].T; j++)
             pos[j] = a[i].p0 + j;
         herd_tensor *qp = a[i].mask ? oh_ids(&h, a[i].T, pos) : NULL;
-        herd_attn_params ap = { .mask = a[i].mask, .chunk = a[i].chunk, .n_kv = a[i].n_kv,
-                                .ring = a[i].S, .scale = 0.3f };
+        herd_attn_params ap = {
+            .mask = a[i].mask, .chunk = a[i].chunk, .n_kv = a[i].n_kv, .ring = a[i].S, .scale = 0.3f
+        };
         oh_check(&h, herd_attention(h.g, q, k, v, qp, &ap), 1e-5, a[i].name);
     }
     printf("vulkan-extra: %d cases, %d failed\n", h.n_run, h.n_fail);
@@ -148,7 +153,7 @@ static int extra_cases(herd_backend *be)
  * timestamps, and the wall time of a re-submitted 64-node graph (command buffer reuse). */
 static void perf_probe(herd_backend *be, const char *label)
 {
-    static const herd_type types[] = { HERD_TYPE_F16, HERD_TYPE_Q8_0, HERD_TYPE_Q4_0,
+    static const herd_type types[] = { HERD_TYPE_F16,  HERD_TYPE_Q8_0, HERD_TYPE_Q4_0,
                                        HERD_TYPE_Q4_K, HERD_TYPE_Q5_K, HERD_TYPE_Q6_K,
                                        HERD_TYPE_Q4_K };
     const int64_t K = 5120, N = 8192;
@@ -188,9 +193,9 @@ static void perf_probe(herd_backend *be, const char *label)
         be->profile = false;
         double us = p.ns[HERD_OP_MUL_MAT] / 1e3 / 20;
         printf("perf %s: mul_mat %-5s K%lld N%lld M%lld: %8.1f us/call, "
-               "%.1f GB/s of weights, %.2f TFLOP/s\n", label, herd_type_name(types[ti]),
-               (long long)K, (long long)N, (long long)M, us, wb / (us * 1e3),
-               2e-6 * K * N * M / us);
+               "%.1f GB/s of weights, %.2f TFLOP/s\n",
+               label, herd_type_name(types[ti]), (long long)K, (long long)N, (long long)M, us,
+               wb / (us * 1e3), 2e-6 * K * N * M / us);
         be->iface->buffer_free(be, w->buf);
         be->iface->buffer_free(be, xb);
         free(wd);
@@ -241,8 +246,8 @@ static void perf_attention(herd_backend *be, const char *label)
         be->profile = false;
         if (ok)
             printf("perf %s: attention hd128 Hq40 Hkv8 F16 cache, %lld queries at %lld..8191: "
-                   "%.1f us/call\n", label, (long long)T, (long long)(S - T),
-                   p.ns[HERD_OP_ATTENTION] / 1e3 / 10);
+                   "%.1f us/call\n",
+                   label, (long long)T, (long long)(S - T), p.ns[HERD_OP_ATTENTION] / 1e3 / 10);
         else
             printf("perf: attention: %s\n", err.msg);
         for (int i = 0; i < 4; i++)

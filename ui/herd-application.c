@@ -14,7 +14,7 @@ struct _HerdApplication {
 
     GSettings *settings;
     HerdStore *store;
-    char      *store_error;
+    char *store_error;
 };
 
 G_DEFINE_FINAL_TYPE(HerdApplication, herd_application, ADW_TYPE_APPLICATION)
@@ -136,18 +136,14 @@ static void action_about(GSimpleAction *a, GVariant *p, gpointer data)
 {
     HerdApplication *self = data;
     const char *developers[] = { "The Herd developers", NULL };
-    GtkWidget *about = g_object_new(ADW_TYPE_ABOUT_WINDOW,
-                                    "transient-for", herd_application_get_window(self),
-                                    "application-name", "Herd",
-                                    "application-icon", HERD_APP_ID,
-                                    "version", HERD_VERSION_STRING,
-                                    "developer-name", "The Herd developers",
-                                    "developers", developers,
-                                    "license-type", GTK_LICENSE_MIT_X11,
-                                    "comments", _("Chat with Llama 4 about text and images, "
-                                                  "entirely on your computer."),
-                                    "website", "https://github.com/herdapp/herd",
-                                    NULL);
+    GtkWidget *about =
+        g_object_new(ADW_TYPE_ABOUT_WINDOW, "transient-for", herd_application_get_window(self),
+                     "application-name", "Herd", "application-icon", HERD_APP_ID, "version",
+                     HERD_VERSION_STRING, "developer-name", "The Herd developers", "developers",
+                     developers, "license-type", GTK_LICENSE_MIT_X11, "comments",
+                     _("Chat with Llama 4 about text and images, "
+                       "entirely on your computer."),
+                     "website", "https://github.com/herdapp/herd", NULL);
     gtk_window_present(GTK_WINDOW(about));
 }
 
@@ -161,8 +157,7 @@ static void herd_application_startup(GApplication *app)
     HerdApplication *self = HERD_APPLICATION(app);
     G_APPLICATION_CLASS(herd_application_parent_class)->startup(app);
 
-    g_action_map_add_action_entries(G_ACTION_MAP(app), app_actions, G_N_ELEMENTS(app_actions),
-                                    app);
+    g_action_map_add_action_entries(G_ACTION_MAP(app), app_actions, G_N_ELEMENTS(app_actions), app);
     static const struct {
         const char *action;
         const char *accels[3];

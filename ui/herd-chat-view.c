@@ -12,22 +12,22 @@
 #define STICK_SLACK 48.0 /* pixels from the bottom that still count as "at the bottom" */
 
 struct _HerdChatView {
-    GtkWidget         parent_instance;
+    GtkWidget parent_instance;
 
-    GtkWidget        *stack;
-    GtkWidget        *scroller;
-    GtkWidget        *message_list;
-    GtkWidget        *jump_revealer;
-    GtkWidget        *progress_revealer;
-    GtkWidget        *progress_label;
-    GtkWidget        *progress_bar;
+    GtkWidget *stack;
+    GtkWidget *scroller;
+    GtkWidget *message_list;
+    GtkWidget *jump_revealer;
+    GtkWidget *progress_revealer;
+    GtkWidget *progress_label;
+    GtkWidget *progress_bar;
 
     HerdConversation *conv;
-    gulong            items_handler;
-    GPtrArray        *rows; /* HerdMessageRow*, one per message (system ones hidden) */
-    gboolean          stick;
-    guint             stick_id;
-    double            last_upper;
+    gulong items_handler;
+    GPtrArray *rows; /* HerdMessageRow*, one per message (system ones hidden) */
+    gboolean stick;
+    guint stick_id;
+    double last_upper;
 };
 
 G_DEFINE_FINAL_TYPE(HerdChatView, herd_chat_view, GTK_TYPE_WIDGET)
@@ -44,8 +44,8 @@ void herd_chat_view_scroll_to_bottom(HerdChatView *self)
 {
     GtkAdjustment *adj = vadj(self);
     self->stick = TRUE;
-    gtk_adjustment_set_value(adj, gtk_adjustment_get_upper(adj) -
-                                      gtk_adjustment_get_page_size(adj));
+    gtk_adjustment_set_value(adj,
+                             gtk_adjustment_get_upper(adj) - gtk_adjustment_get_page_size(adj));
     gtk_revealer_set_reveal_child(GTK_REVEALER(self->jump_revealer), FALSE);
 }
 
@@ -66,8 +66,8 @@ static gboolean stick_idle(gpointer data)
     self->stick_id = 0;
     if (self->stick) {
         GtkAdjustment *adj = vadj(self);
-        gtk_adjustment_set_value(adj, gtk_adjustment_get_upper(adj) -
-                                          gtk_adjustment_get_page_size(adj));
+        gtk_adjustment_set_value(adj,
+                                 gtk_adjustment_get_upper(adj) - gtk_adjustment_get_page_size(adj));
     }
     return G_SOURCE_REMOVE;
 }
@@ -161,8 +161,8 @@ void herd_chat_view_set_conversation(HerdChatView *self, HerdConversation *conv)
     herd_chat_view_set_prompt_progress(self, -1, 0);
     if (conv) {
         self->conv = g_object_ref(conv);
-        self->items_handler = g_signal_connect(conv, "items-changed",
-                                               G_CALLBACK(on_items_changed), self);
+        self->items_handler =
+            g_signal_connect(conv, "items-changed", G_CALLBACK(on_items_changed), self);
         on_items_changed(G_LIST_MODEL(conv), 0, 0, g_list_model_get_n_items(G_LIST_MODEL(conv)),
                          self);
     }
@@ -228,11 +228,11 @@ static void herd_chat_view_class_init(HerdChatViewClass *klass)
     object_class->dispose = herd_chat_view_dispose;
     object_class->finalize = herd_chat_view_finalize;
 
-    signals[SIG_REGENERATE] = g_signal_new("regenerate", G_TYPE_FROM_CLASS(klass),
-                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
-                                           HERD_TYPE_MESSAGE);
-    signals[SIG_EDIT] = g_signal_new("edit", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
-                                     NULL, NULL, NULL, G_TYPE_NONE, 1, HERD_TYPE_MESSAGE);
+    signals[SIG_REGENERATE] =
+        g_signal_new("regenerate", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                     G_TYPE_NONE, 1, HERD_TYPE_MESSAGE);
+    signals[SIG_EDIT] = g_signal_new("edit", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                     NULL, NULL, G_TYPE_NONE, 1, HERD_TYPE_MESSAGE);
     signals[SIG_COPIED] = g_signal_new("copied", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                        NULL, NULL, NULL, G_TYPE_NONE, 0);
 

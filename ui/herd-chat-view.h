@@ -13,14 +13,14 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE(HerdChatView, herd_chat_view, HERD, CHAT_VIEW, GtkWidget)
 
 /* Signals: "regenerate" (HerdMessage *), "edit" (HerdMessage *), "copied" (). */
-void              herd_chat_view_set_conversation(HerdChatView *self, HerdConversation *conv);
+void herd_chat_view_set_conversation(HerdChatView *self, HerdConversation *conv);
 HerdConversation *herd_chat_view_get_conversation(HerdChatView *self);
-guint             herd_chat_view_get_n_rows      (HerdChatView *self);
-HerdMessageRow   *herd_chat_view_get_row         (HerdChatView *self, guint index);
-HerdMessageRow   *herd_chat_view_get_last_row    (HerdChatView *self);
+guint herd_chat_view_get_n_rows(HerdChatView *self);
+HerdMessageRow *herd_chat_view_get_row(HerdChatView *self, guint index);
+HerdMessageRow *herd_chat_view_get_last_row(HerdChatView *self);
 /* done < 0 hides the bar. */
-void              herd_chat_view_set_prompt_progress(HerdChatView *self, int done, int total);
-gboolean          herd_chat_view_get_autoscroll  (HerdChatView *self);
-void              herd_chat_view_scroll_to_bottom(HerdChatView *self);
+void herd_chat_view_set_prompt_progress(HerdChatView *self, int done, int total);
+gboolean herd_chat_view_get_autoscroll(HerdChatView *self);
+void herd_chat_view_scroll_to_bottom(HerdChatView *self);
 
 G_END_DECLS

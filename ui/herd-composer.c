@@ -17,33 +17,33 @@
 #define THUMB_SIZE 72
 
 typedef struct {
-    HerdComposer     *composer; /* unowned */
-    HerdMessageImage  image;
-    GtkWidget        *widget;
-    GtkWidget        *picture;
-    gboolean          pending;
+    HerdComposer *composer; /* unowned */
+    HerdMessageImage image;
+    GtkWidget *widget;
+    GtkWidget *picture;
+    gboolean pending;
 } Attachment;
 
 struct _HerdComposer {
-    GtkWidget     parent_instance;
+    GtkWidget parent_instance;
 
-    GtkWidget    *error_revealer;
-    GtkWidget    *error_label;
-    GtkWidget    *strip_revealer;
-    GtkWidget    *strip;
-    GtkWidget    *text_view;
-    GtkWidget    *placeholder;
-    GtkWidget    *action_stack;
-    GtkWidget    *send_button;
-    GtkWidget    *stop_button;
-    GtkWidget    *attach_button;
-    GtkWidget    *context_bar;
-    GtkWidget    *context_label;
+    GtkWidget *error_revealer;
+    GtkWidget *error_label;
+    GtkWidget *strip_revealer;
+    GtkWidget *strip;
+    GtkWidget *text_view;
+    GtkWidget *placeholder;
+    GtkWidget *action_stack;
+    GtkWidget *send_button;
+    GtkWidget *stop_button;
+    GtkWidget *attach_button;
+    GtkWidget *context_bar;
+    GtkWidget *context_label;
 
-    GPtrArray    *attachments; /* Attachment* */
+    GPtrArray *attachments; /* Attachment* */
     GCancellable *cancellable;
-    char         *error;
-    guint         n_pasted;
+    char *error;
+    guint n_pasted;
 };
 
 G_DEFINE_FINAL_TYPE(HerdComposer, herd_composer, GTK_TYPE_WIDGET)
@@ -79,8 +79,7 @@ static void on_dismiss_error(HerdComposer *self)
 
 static void update_strip(HerdComposer *self)
 {
-    gtk_revealer_set_reveal_child(GTK_REVEALER(self->strip_revealer),
-                                  self->attachments->len > 0);
+    gtk_revealer_set_reveal_child(GTK_REVEALER(self->strip_revealer), self->attachments->len > 0);
 }
 
 static void remove_attachment(HerdComposer *self, Attachment *a)
@@ -111,8 +110,8 @@ static Attachment *new_attachment(HerdComposer *self, const char *path, const ch
     gtk_widget_add_css_class(a->picture, "card");
     gtk_widget_set_overflow(a->picture, GTK_OVERFLOW_HIDDEN);
     g_autofree char *label = g_strdup_printf(_("Image %s"), name);
-    gtk_accessible_update_property(GTK_ACCESSIBLE(a->picture), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                   label, -1);
+    gtk_accessible_update_property(GTK_ACCESSIBLE(a->picture), GTK_ACCESSIBLE_PROPERTY_LABEL, label,
+                                   -1);
     gtk_overlay_set_child(GTK_OVERLAY(overlay), a->picture);
 
     GtkWidget *remove = gtk_button_new_from_icon_name("window-close-symbolic");
@@ -138,7 +137,7 @@ static Attachment *new_attachment(HerdComposer *self, const char *path, const ch
 
 typedef struct {
     HerdComposer *self; /* ref */
-    Attachment   *a;    /* valid while in self->attachments */
+    Attachment *a;      /* valid while in self->attachments */
 } CheckJob;
 
 static void check_done(GObject *src, GAsyncResult *res, gpointer data)
@@ -160,8 +159,8 @@ static void check_done(GObject *src, GAsyncResult *res, gpointer data)
             a->image.height = t->height;
             a->image.mime = g_strdup(t->mime);
             gtk_picture_set_paintable(GTK_PICTURE(a->picture), GDK_PAINTABLE(t->thumbnail));
-            g_autofree char *tip = g_strdup_printf("%s — %d × %d", a->image.name, t->width,
-                                                   t->height);
+            g_autofree char *tip =
+                g_strdup_printf("%s — %d × %d", a->image.name, t->width, t->height);
             gtk_widget_set_tooltip_text(a->widget, tip);
         }
     }
@@ -182,8 +181,8 @@ void herd_composer_add_file(HerdComposer *self, GFile *file)
         return;
     }
     if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-        g_autofree char *msg = g_strdup_printf(_("“%s” cannot be attached: it is not a file."),
-                                               name);
+        g_autofree char *msg =
+            g_strdup_printf(_("“%s” cannot be attached: it is not a file."), name);
         herd_composer_show_error(self, msg);
         return;
     }
@@ -239,8 +238,8 @@ void herd_composer_add_texture(HerdComposer *self, GdkTexture *texture)
 
     g_autofree char *dir = g_build_filename(g_get_user_cache_dir(), "herd", "pasted", NULL);
     g_mkdir_with_parents(dir, 0700);
-    g_autofree char *file = g_strdup_printf("pasted-%" G_GINT64_FORMAT "-%u.png",
-                                            g_get_real_time(), ++self->n_pasted);
+    g_autofree char *file =
+        g_strdup_printf("pasted-%" G_GINT64_FORMAT "-%u.png", g_get_real_time(), ++self->n_pasted);
     g_autofree char *path = g_build_filename(dir, file, NULL);
     if (!gdk_texture_save_to_png(texture, path)) {
         herd_composer_show_error(self, _("The pasted image could not be saved for sending."));
@@ -409,11 +408,11 @@ static void texture_read(GObject *src, GAsyncResult *res, gpointer data)
 {
     g_autoptr(HerdComposer) self = data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GdkTexture) texture = gdk_clipboard_read_texture_finish(GDK_CLIPBOARD(src), res,
-                                                                       &error);
+    g_autoptr(GdkTexture) texture =
+        gdk_clipboard_read_texture_finish(GDK_CLIPBOARD(src), res, &error);
     if (!texture) {
-        g_autofree char *msg = g_strdup_printf(_("The clipboard image cannot be read: %s"),
-                                               error->message);
+        g_autofree char *msg =
+            g_strdup_printf(_("The clipboard image cannot be read: %s"), error->message);
         herd_composer_show_error(self, msg);
         return;
     }
@@ -436,8 +435,7 @@ static void on_paste(GtkTextView *view, HerdComposer *self)
     GdkContentFormats *formats = gdk_clipboard_get_formats(clip);
     if (gdk_content_formats_contain_gtype(formats, GDK_TYPE_TEXTURE)) {
         g_signal_stop_emission_by_name(view, "paste-clipboard");
-        gdk_clipboard_read_texture_async(clip, self->cancellable, texture_read,
-                                         g_object_ref(self));
+        gdk_clipboard_read_texture_async(clip, self->cancellable, texture_read, g_object_ref(self));
     } else if (gdk_content_formats_contain_gtype(formats, GDK_TYPE_FILE_LIST)) {
         g_signal_stop_emission_by_name(view, "paste-clipboard");
         gdk_clipboard_read_value_async(clip, GDK_TYPE_FILE_LIST, G_PRIORITY_DEFAULT,
@@ -480,10 +478,10 @@ static void herd_composer_class_init(HerdComposerClass *klass)
     object_class->dispose = herd_composer_dispose;
     object_class->finalize = herd_composer_finalize;
 
-    signals[SIG_SEND] = g_signal_new("send", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
-                                     NULL, NULL, NULL, G_TYPE_NONE, 0);
-    signals[SIG_STOP] = g_signal_new("stop", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
-                                     NULL, NULL, NULL, G_TYPE_NONE, 0);
+    signals[SIG_SEND] = g_signal_new("send", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                     NULL, NULL, G_TYPE_NONE, 0);
+    signals[SIG_STOP] = g_signal_new("stop", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                     NULL, NULL, G_TYPE_NONE, 0);
 
     gtk_widget_class_set_template_from_resource(widget_class,
                                                 "/io/github/herdapp/Herd/ui/herd-composer.ui");

@@ -11,23 +11,23 @@
 
 typedef struct {
     gboolean ordered;
-    unsigned next;     /* next item number (ordered lists) */
+    unsigned next; /* next item number (ordered lists) */
 } ListLevel;
 
 typedef struct {
-    GtkBox    *root;
+    GtkBox *root;
     GPtrArray *containers; /* GtkBox*, top = where blocks go */
-    GString   *markup;     /* inline text of the open block */
-    gboolean   in_block;   /* markup belongs to an open P/H/LI/TH/TD */
-    int        heading;    /* level of the open heading, 0 = none */
-    GArray    *lists;      /* ListLevel */
-    char      *item_prefix;/* bullet/number for the next flush inside an LI */
-    GString   *code;       /* non-NULL inside a code block */
-    char      *code_lang;
-    GtkGrid   *table;
-    int        row, col;
-    gboolean   cell_header;
-    int        quote_depth;
+    GString *markup;       /* inline text of the open block */
+    gboolean in_block;     /* markup belongs to an open P/H/LI/TH/TD */
+    int heading;           /* level of the open heading, 0 = none */
+    GArray *lists;         /* ListLevel */
+    char *item_prefix;     /* bullet/number for the next flush inside an LI */
+    GString *code;         /* non-NULL inside a code block */
+    char *code_lang;
+    GtkGrid *table;
+    int row, col;
+    gboolean cell_header;
+    int quote_depth;
 } Render;
 
 static GtkBox *top(Render *r)
@@ -403,12 +403,25 @@ static void append_escaped(GString *m, const char *text, gsize size)
     for (gsize i = 0; i < size; i++) {
         unsigned char c = (unsigned char)text[i];
         switch (c) {
-        case '<': g_string_append(m, "&lt;"); break;
-        case '>': g_string_append(m, "&gt;"); break;
-        case '&': g_string_append(m, "&amp;"); break;
-        case '"': g_string_append(m, "&quot;"); break;
-        case '\'': g_string_append(m, "&apos;"); break;
-        case '\t': case '\n': g_string_append_c(m, (char)c); break;
+        case '<':
+            g_string_append(m, "&lt;");
+            break;
+        case '>':
+            g_string_append(m, "&gt;");
+            break;
+        case '&':
+            g_string_append(m, "&amp;");
+            break;
+        case '"':
+            g_string_append(m, "&quot;");
+            break;
+        case '\'':
+            g_string_append(m, "&apos;");
+            break;
+        case '\t':
+        case '\n':
+            g_string_append_c(m, (char)c);
+            break;
         default:
             if (c < 0x20 || c == 0x7f)
                 g_string_append(m, "\xEF\xBF\xBD");
@@ -422,9 +435,9 @@ static const struct {
     const char *name;
     const char *utf8;
 } entities[] = {
-    { "&amp;", "&" }, { "&lt;", "<" }, { "&gt;", ">" }, { "&quot;", "\"" }, { "&apos;", "'" },
-    { "&nbsp;", "\xC2\xA0" }, { "&copy;", "©" }, { "&mdash;", "—" }, { "&ndash;", "–" },
-    { "&hellip;", "…" },
+    { "&amp;", "&" },   { "&lt;", "<" },          { "&gt;", ">" },   { "&quot;", "\"" },
+    { "&apos;", "'" },  { "&nbsp;", "\xC2\xA0" }, { "&copy;", "©" }, { "&mdash;", "—" },
+    { "&ndash;", "–" }, { "&hellip;", "…" },
 };
 
 static int text_cb(MD_TEXTTYPE type, const MD_CHAR *text, MD_SIZE size, void *user)

@@ -13,6 +13,6 @@ G_BEGIN_DECLS
 gboolean herd_markdown_render(const char *text, gsize len, GtkBox *box);
 /* Where the finished part of a streaming text ends: just after the last blank line that is
  * outside a code fence, scanning from `from` (which must be outside a fence). */
-gsize    herd_markdown_stable_prefix(const char *text, gsize len, gsize from);
+gsize herd_markdown_stable_prefix(const char *text, gsize len, gsize from);
 
 G_END_DECLS

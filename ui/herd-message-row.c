@@ -13,29 +13,29 @@
 #include <string.h>
 
 struct _HerdMessageRow {
-    GtkWidget    parent_instance;
+    GtkWidget parent_instance;
 
-    GtkWidget   *outer;
-    GtkWidget   *avatar;
-    GtkWidget   *author;
-    GtkWidget   *spinner;
-    GtkWidget   *state_note;
-    GtkWidget   *thumbs;
-    GtkWidget   *body;
-    GtkWidget   *tail;
-    GtkWidget   *error_label;
-    GtkWidget   *stats;
-    GtkWidget   *copy_button;
-    GtkWidget   *edit_button;
-    GtkWidget   *regenerate_button;
+    GtkWidget *outer;
+    GtkWidget *avatar;
+    GtkWidget *author;
+    GtkWidget *spinner;
+    GtkWidget *state_note;
+    GtkWidget *thumbs;
+    GtkWidget *body;
+    GtkWidget *tail;
+    GtkWidget *error_label;
+    GtkWidget *stats;
+    GtkWidget *copy_button;
+    GtkWidget *edit_button;
+    GtkWidget *regenerate_button;
 
     HerdMessage *message;
-    GString     *rendered;    /* source text as rendered */
-    gsize        stable_len;  /* bytes of `rendered` that are in `body` */
-    gboolean     final;       /* rendered whole after the stream ended */
-    guint        tick_id;
-    guint        idle_id;
-    guint        n_renders;
+    GString *rendered; /* source text as rendered */
+    gsize stable_len;  /* bytes of `rendered` that are in `body` */
+    gboolean final;    /* rendered whole after the stream ended */
+    guint tick_id;
+    guint idle_id;
+    guint n_renders;
     GCancellable *cancellable;
 };
 
@@ -172,8 +172,8 @@ static void update_state(HerdMessageRow *self)
 
     const char *text = herd_message_get_text(m);
     g_autofree char *desc = g_utf8_substring(text, 0, MIN(g_utf8_strlen(text, -1), 400));
-    gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
-                                   desc, -1);
+    gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, desc,
+                                   -1);
     if (!streaming)
         schedule_render(self);
 }
@@ -333,10 +333,10 @@ void herd_message_row_set_live_stats(HerdMessageRow *self, guint n_tokens, doubl
     g_return_if_fail(HERD_IS_MESSAGE_ROW(self));
     if (herd_message_get_state(self->message) != HERD_MESSAGE_STATE_STREAMING)
         return;
-    g_autofree char *text = tokens_per_s > 0
-                                ? g_strdup_printf(_("Writing… %u tokens · %.1f tokens/s"),
-                                                  n_tokens, tokens_per_s)
-                                : g_strdup_printf(_("Writing… %u tokens"), n_tokens);
+    g_autofree char *text =
+        tokens_per_s > 0
+            ? g_strdup_printf(_("Writing… %u tokens · %.1f tokens/s"), n_tokens, tokens_per_s)
+            : g_strdup_printf(_("Writing… %u tokens"), n_tokens);
     gtk_label_set_text(GTK_LABEL(self->stats), text);
 }
 
@@ -376,8 +376,8 @@ static void herd_message_row_class_init(HerdMessageRowClass *klass)
 
     signals[SIG_REGENERATE] = g_signal_new("regenerate", G_TYPE_FROM_CLASS(klass),
                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-    signals[SIG_EDIT] = g_signal_new("edit", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
-                                     NULL, NULL, NULL, G_TYPE_NONE, 0);
+    signals[SIG_EDIT] = g_signal_new("edit", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                     NULL, NULL, G_TYPE_NONE, 0);
     signals[SIG_COPIED] = g_signal_new("copied", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                        NULL, NULL, NULL, G_TYPE_NONE, 0);
 

@@ -9,11 +9,11 @@
 struct _HerdPreferences {
     AdwPreferencesWindow parent_instance;
 
-    GtkWidget     *model_row;
-    GtkWidget     *mmproj_row;
-    GtkWidget     *facts_row;
-    GtkWidget     *backend_row;
-    GtkWidget     *system_prompt_row;
+    GtkWidget *model_row;
+    GtkWidget *mmproj_row;
+    GtkWidget *facts_row;
+    GtkWidget *backend_row;
+    GtkWidget *system_prompt_row;
     GtkAdjustment *threads_adj;
     GtkAdjustment *context_adj;
     GtkAdjustment *temperature_adj;
@@ -21,7 +21,7 @@ struct _HerdPreferences {
     GtkAdjustment *max_tokens_adj;
     GtkAdjustment *tiles_adj;
 
-    GSettings     *settings;
+    GSettings *settings;
 };
 
 G_DEFINE_FINAL_TYPE(HerdPreferences, herd_preferences, ADW_TYPE_PREFERENCES_WINDOW)
@@ -63,8 +63,7 @@ static void update_paths(HerdPreferences *self)
 {
     g_autofree char *model = g_settings_get_string(self->settings, "model-path");
     g_autofree char *mmproj = g_settings_get_string(self->settings, "mmproj-path");
-    adw_action_row_set_subtitle(ADW_ACTION_ROW(self->model_row),
-                                *model ? model : _("None chosen"));
+    adw_action_row_set_subtitle(ADW_ACTION_ROW(self->model_row), *model ? model : _("None chosen"));
     adw_action_row_set_subtitle(ADW_ACTION_ROW(self->mmproj_row),
                                 *mmproj ? mmproj : _("None: images cannot be used"));
 }
@@ -76,27 +75,23 @@ static void on_path_changed(GSettings *settings, const char *key, HerdPreference
 
 GtkWidget *herd_preferences_new(GtkWindow *parent, GSettings *settings, const char *model_facts)
 {
-    HerdPreferences *self = g_object_new(HERD_TYPE_PREFERENCES, "transient-for", parent,
-                                         "modal", TRUE, NULL);
+    HerdPreferences *self =
+        g_object_new(HERD_TYPE_PREFERENCES, "transient-for", parent, "modal", TRUE, NULL);
     self->settings = g_object_ref(settings);
     g_settings_bind(settings, "threads", self->threads_adj, "value", G_SETTINGS_BIND_DEFAULT);
-    g_settings_bind(settings, "context-size", self->context_adj, "value",
-                    G_SETTINGS_BIND_DEFAULT);
+    g_settings_bind(settings, "context-size", self->context_adj, "value", G_SETTINGS_BIND_DEFAULT);
     g_settings_bind(settings, "temperature", self->temperature_adj, "value",
                     G_SETTINGS_BIND_DEFAULT);
     g_settings_bind(settings, "top-p", self->top_p_adj, "value", G_SETTINGS_BIND_DEFAULT);
-    g_settings_bind(settings, "max-tokens", self->max_tokens_adj, "value",
-                    G_SETTINGS_BIND_DEFAULT);
+    g_settings_bind(settings, "max-tokens", self->max_tokens_adj, "value", G_SETTINGS_BIND_DEFAULT);
     g_settings_bind(settings, "image-tile-limit", self->tiles_adj, "value",
                     G_SETTINGS_BIND_DEFAULT);
     g_settings_bind(settings, "system-prompt", self->system_prompt_row, "text",
                     G_SETTINGS_BIND_DEFAULT);
     g_settings_bind_with_mapping(settings, "backend", self->backend_row, "selected",
                                  G_SETTINGS_BIND_DEFAULT, backend_get, backend_set, NULL, NULL);
-    g_signal_connect_object(settings, "changed::model-path", G_CALLBACK(on_path_changed), self,
-                            0);
-    g_signal_connect_object(settings, "changed::mmproj-path", G_CALLBACK(on_path_changed), self,
-                            0);
+    g_signal_connect_object(settings, "changed::model-path", G_CALLBACK(on_path_changed), self, 0);
+    g_signal_connect_object(settings, "changed::mmproj-path", G_CALLBACK(on_path_changed), self, 0);
     update_paths(self);
     if (model_facts && *model_facts) {
         adw_action_row_set_subtitle(ADW_ACTION_ROW(self->facts_row), model_facts);
@@ -110,10 +105,9 @@ static void action_choose(GtkWidget *widget, const char *name, GVariant *param)
 {
     GtkWindow *parent = gtk_window_get_transient_for(GTK_WINDOW(widget));
     if (parent)
-        gtk_widget_activate_action(GTK_WIDGET(parent),
-                                   g_str_equal(name, "prefs.choose-model") ? "win.open-model"
-                                                                           : "win.open-mmproj",
-                                   NULL);
+        gtk_widget_activate_action(
+            GTK_WIDGET(parent),
+            g_str_equal(name, "prefs.choose-model") ? "win.open-model" : "win.open-mmproj", NULL);
 }
 
 static void herd_preferences_dispose(GObject *object)

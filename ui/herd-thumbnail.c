@@ -19,7 +19,7 @@ void herd_thumbnail_free(HerdThumbnail *t)
 
 typedef struct {
     char *path;
-    int   size;
+    int size;
 } ThumbJob;
 
 static void thumb_job_free(ThumbJob *j)

@@ -8,13 +8,13 @@ G_BEGIN_DECLS
 
 typedef struct {
     GdkTexture *thumbnail; /* at most size×size */
-    int         width, height; /* of the full image */
-    char       *mime;
+    int width, height;     /* of the full image */
+    char *mime;
 } HerdThumbnail;
 
-void           herd_thumbnail_free       (HerdThumbnail *t);
-void           herd_thumbnail_load_async (const char *path, int size, GCancellable *cancellable,
-                                          GAsyncReadyCallback callback, gpointer user_data);
+void herd_thumbnail_free(HerdThumbnail *t);
+void herd_thumbnail_load_async(const char *path, int size, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
 HerdThumbnail *herd_thumbnail_load_finish(GAsyncResult *result, GError **error);
 
 G_END_DECLS

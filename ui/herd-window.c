@@ -15,53 +15,53 @@
 struct _HerdWindow {
     AdwApplicationWindow parent_instance;
 
-    AdwToastOverlay    *toast_overlay;
-    AdwLeaflet         *leaflet;
-    GtkWidget          *sidebar;
-    GtkWidget          *content;
-    GtkWidget          *search_entry;
-    GtkWidget          *sidebar_stack;
-    GtkWidget          *sidebar_empty;
-    GtkWidget          *conv_list;
-    AdwWindowTitle     *chat_title;
-    GtkWidget          *conv_menu_button;
-    GtkWidget          *model_button;
-    GtkWidget          *model_button_content;
-    GtkWidget          *main_stack;
-    GtkWidget          *welcome_page;
-    GtkWidget          *demo_button;
-    GtkWidget          *loading_page;
-    GtkWidget          *load_progress;
-    GtkWidget          *chat_area;
-    HerdChatView       *chat_view;
-    HerdComposer       *composer;
+    AdwToastOverlay *toast_overlay;
+    AdwLeaflet *leaflet;
+    GtkWidget *sidebar;
+    GtkWidget *content;
+    GtkWidget *search_entry;
+    GtkWidget *sidebar_stack;
+    GtkWidget *sidebar_empty;
+    GtkWidget *conv_list;
+    AdwWindowTitle *chat_title;
+    GtkWidget *conv_menu_button;
+    GtkWidget *model_button;
+    GtkWidget *model_button_content;
+    GtkWidget *main_stack;
+    GtkWidget *welcome_page;
+    GtkWidget *demo_button;
+    GtkWidget *loading_page;
+    GtkWidget *load_progress;
+    GtkWidget *chat_area;
+    HerdChatView *chat_view;
+    HerdComposer *composer;
 
-    HerdApplication    *app; /* unowned */
-    GSettings          *settings;
-    HerdStore          *store;
-    HerdWorker         *worker;
-    HerdBackendFactory  factory;
-    gpointer            factory_data;
+    HerdApplication *app; /* unowned */
+    GSettings *settings;
+    HerdStore *store;
+    HerdWorker *worker;
+    HerdBackendFactory factory;
+    gpointer factory_data;
 
     HerdConversationList *conversations;
     GtkFilterListModel *filtered;
-    GtkCustomFilter    *filter;
+    GtkCustomFilter *filter;
     GtkSingleSelection *selection;
-    GHashTable         *pending_deletes; /* gint64* ids hidden until their toast goes */
+    GHashTable *pending_deletes; /* gint64* ids hidden until their toast goes */
 
-    HerdConversation   *conv;     /* shown; NULL = a new, unsaved one */
-    HerdConversation   *gen_conv; /* being answered */
-    HerdMessage        *reply;
-    gboolean            generating;
-    gboolean            loading;
-    gboolean            model_loaded;
-    char               *model_path;
-    char               *mmproj_path;
-    char               *model_name;
-    int                 n_ctx;
-    gboolean            selecting; /* the sidebar selection is being set from code */
-    gint64              live_t0;   /* first piece of the running answer */
-    guint               live_pieces0, live_first;
+    HerdConversation *conv;     /* shown; NULL = a new, unsaved one */
+    HerdConversation *gen_conv; /* being answered */
+    HerdMessage *reply;
+    gboolean generating;
+    gboolean loading;
+    gboolean model_loaded;
+    char *model_path;
+    char *mmproj_path;
+    char *model_name;
+    int n_ctx;
+    gboolean selecting; /* the sidebar selection is being set from code */
+    gint64 live_t0;     /* first piece of the running answer */
+    guint live_pieces0, live_first;
 };
 
 G_DEFINE_FINAL_TYPE(HerdWindow, herd_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -113,8 +113,8 @@ static void select_current(HerdWindow *self)
     guint n = g_list_model_get_n_items(G_LIST_MODEL(self->selection));
     guint pos = GTK_INVALID_LIST_POSITION;
     for (guint i = 0; i < n && id; i++) {
-        g_autoptr(HerdConversationInfo) info = g_list_model_get_item(G_LIST_MODEL(self->selection),
-                                                                     i);
+        g_autoptr(HerdConversationInfo) info =
+            g_list_model_get_item(G_LIST_MODEL(self->selection), i);
         if (herd_conversation_info_get_id(info) == id)
             pos = i;
     }
@@ -220,8 +220,7 @@ static void row_bind(GtkSignalListItemFactory *f, GtkListItem *item, gpointer da
     g_menu_append_item(model, del);
     gtk_menu_button_set_menu_model(GTK_MENU_BUTTON(menu), G_MENU_MODEL(model));
     g_autofree char *mlabel = g_strdup_printf(_("Menu for %s"), t);
-    gtk_accessible_update_property(GTK_ACCESSIBLE(menu), GTK_ACCESSIBLE_PROPERTY_LABEL, mlabel,
-                                   -1);
+    gtk_accessible_update_property(GTK_ACCESSIBLE(menu), GTK_ACCESSIBLE_PROPERTY_LABEL, mlabel, -1);
 }
 
 static void show_conversation(HerdWindow *self, HerdConversation *conv)
@@ -296,8 +295,8 @@ static void update_model_button(HerdWindow *self)
 {
     /* AdwButtonContent cannot ellipsize (1.2): shorten long file names here, and show only
      * the icon when the window is narrow. */
-    g_autofree char *shown = g_strdup(self->model_loaded && self->model_name ? self->model_name
-                                                                             : _("No Model"));
+    g_autofree char *shown =
+        g_strdup(self->model_loaded && self->model_name ? self->model_name : _("No Model"));
     if (g_utf8_strlen(shown, -1) > 20) {
         g_autofree char *cut = g_utf8_substring(shown, 0, 19);
         g_free(shown);
@@ -377,8 +376,8 @@ static void on_piece(HerdWorker *w, HerdMessage *reply, const char *text, HerdWi
     if (row && herd_message_row_get_message(row) == reply) {
         guint n = n_pieces - self->live_pieces0;
         double secs = (now - self->live_t0) / 1e6;
-        herd_message_row_set_live_stats(row, n, secs > 0.2 ? (n_pieces - self->live_first) / secs
-                                                            : 0.0);
+        herd_message_row_set_live_stats(row, n,
+                                        secs > 0.2 ? (n_pieces - self->live_first) / secs : 0.0);
     }
 }
 
@@ -420,8 +419,7 @@ static HerdWorker *make_worker(HerdWindow *self)
         cfg.n_ctx = self->n_ctx;
         /* The schema's enum values are engine/backend.h's herd_backend_kind values. */
         cfg.backend = self->settings ? g_settings_get_enum(self->settings, "backend") : 0;
-        cfg.max_tiles = self->settings ? g_settings_get_int(self->settings, "image-tile-limit")
-                                       : 0;
+        cfg.max_tiles = self->settings ? g_settings_get_int(self->settings, "image-tile-limit") : 0;
         backend = herd_engine_backend_new(&cfg);
     }
     HerdWorker *w = herd_worker_new(backend, self->store);
@@ -528,9 +526,9 @@ static void model_chosen(GtkNativeDialog *dialog, int response, gpointer data)
 static void action_open_model(GtkWidget *widget, const char *name, GVariant *param)
 {
     HerdWindow *self = HERD_WINDOW(widget);
-    GtkFileChooserNative *dialog = gtk_file_chooser_native_new(
-        _("Choose a Llama 4 Model"), GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"),
-        _("_Cancel"));
+    GtkFileChooserNative *dialog =
+        gtk_file_chooser_native_new(_("Choose a Llama 4 Model"), GTK_WINDOW(self),
+                                    GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
     GtkFileFilter *filter = gguf_filter();
     gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(dialog), filter);
     g_object_unref(filter);
@@ -649,8 +647,7 @@ static gboolean start_generation(HerdWindow *self, HerdConversation *conv)
     g_set_object(&self->gen_conv, conv);
     herd_composer_set_generating(self->composer, TRUE);
     guint cookie = gtk_application_inhibit(GTK_APPLICATION(self->app), GTK_WINDOW(self),
-                                           GTK_APPLICATION_INHIBIT_SUSPEND,
-                                           _("Writing an answer"));
+                                           GTK_APPLICATION_INHIBIT_SUSPEND, _("Writing an answer"));
     g_object_set_data(G_OBJECT(self), "inhibit", GUINT_TO_POINTER(cookie));
     return TRUE;
 }
@@ -688,13 +685,11 @@ gboolean herd_window_send(HerdWindow *self)
             herd_window_toast(self, error->message);
             return FALSE;
         }
-        g_autofree char *system = self->settings ? g_settings_get_string(self->settings,
-                                                                         "system-prompt")
-                                                 : g_strdup("");
+        g_autofree char *system =
+            self->settings ? g_settings_get_string(self->settings, "system-prompt") : g_strdup("");
         g_strstrip(system);
-        if (*system &&
-            !herd_conversation_add_message(conv, HERD_MESSAGE_ROLE_SYSTEM, system, NULL, 0,
-                                           &error)) {
+        if (*system && !herd_conversation_add_message(conv, HERD_MESSAGE_ROLE_SYSTEM, system, NULL,
+                                                      0, &error)) {
             herd_window_toast(self, error->message);
             return FALSE;
         }
@@ -908,9 +903,9 @@ static void action_export(GtkWidget *widget, const char *name, GVariant *param)
         herd_window_toast(self, _("There is no conversation to export yet."));
         return;
     }
-    GtkFileChooserNative *dialog = gtk_file_chooser_native_new(
-        _("Export Conversation"), GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"),
-        _("_Cancel"));
+    GtkFileChooserNative *dialog =
+        gtk_file_chooser_native_new(_("Export Conversation"), GTK_WINDOW(self),
+                                    GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"), _("_Cancel"));
     const struct {
         const char *name, *pattern;
     } kinds[] = { { "Markdown", "*.md" }, { "JSON", "*.json" }, { "HTML", "*.html" } };
@@ -961,16 +956,16 @@ static void rename_conversation(HerdWindow *self, gint64 id)
     if (!c)
         return;
     GtkWidget *dialog = adw_message_dialog_new(GTK_WINDOW(self), _("Rename Conversation"), NULL);
-    adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"),
-                                     "rename", _("_Rename"), NULL);
+    adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"), "rename",
+                                     _("_Rename"), NULL);
     adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(dialog), "rename",
                                                ADW_RESPONSE_SUGGESTED);
     adw_message_dialog_set_default_response(ADW_MESSAGE_DIALOG(dialog), "rename");
     adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
     GtkWidget *entry = gtk_entry_new();
     gtk_editable_set_text(GTK_EDITABLE(entry), c->title ? c->title : "");
-    gtk_accessible_update_property(GTK_ACCESSIBLE(entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                   _("Title"), -1);
+    gtk_accessible_update_property(GTK_ACCESSIBLE(entry), GTK_ACCESSIBLE_PROPERTY_LABEL, _("Title"),
+                                   -1);
     g_signal_connect(entry, "activate", G_CALLBACK(rename_activate), dialog);
     adw_message_dialog_set_extra_child(ADW_MESSAGE_DIALOG(dialog), entry);
     g_object_set_data(G_OBJECT(dialog), "id", GSIZE_TO_POINTER((gsize)id));
@@ -1092,9 +1087,9 @@ static void action_preferences(GtkWidget *widget, const char *name, GVariant *pa
     if (self->model_loaded) {
         GStatBuf st;
         double gib = g_stat(self->model_path, &st) == 0 ? st.st_size / (1024.0 * 1024 * 1024) : 0;
-        g_autofree char *ctx = self->n_ctx > 0 ? g_strdup_printf(_("context %d tokens"),
-                                                                 self->n_ctx)
-                                               : g_strdup(_("the model’s context (up to 8192)"));
+        g_autofree char *ctx = self->n_ctx > 0
+                                   ? g_strdup_printf(_("context %d tokens"), self->n_ctx)
+                                   : g_strdup(_("the model’s context (up to 8192)"));
         facts = g_strdup_printf(_("%s\n%.2f GiB · %s · images %s"), self->model_name, gib, ctx,
                                 self->mmproj_path ? _("on") : _("off"));
     }
@@ -1110,8 +1105,7 @@ static gboolean on_close_request(GtkWindow *window)
         gtk_window_get_default_size(window, &w, &h);
         g_settings_set_int(self->settings, "window-width", w);
         g_settings_set_int(self->settings, "window-height", h);
-        g_settings_set_boolean(self->settings, "window-maximized",
-                               gtk_window_is_maximized(window));
+        g_settings_set_boolean(self->settings, "window-maximized", gtk_window_is_maximized(window));
     }
     return FALSE;
 }

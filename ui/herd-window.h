@@ -23,30 +23,30 @@ typedef enum {
 /* Makes the backend a worker gets (tests and screenshots use the fake one). */
 typedef HerdBackend (*HerdBackendFactory)(gpointer user_data);
 
-HerdWindow       *herd_window_new               (HerdApplication *app);
-HerdWorker       *herd_window_get_worker        (HerdWindow *self);
-HerdChatView     *herd_window_get_chat_view     (HerdWindow *self);
-HerdComposer     *herd_window_get_composer      (HerdWindow *self);
-HerdConversation *herd_window_get_conversation  (HerdWindow *self);
-GListModel       *herd_window_get_sidebar_model (HerdWindow *self);
-gboolean          herd_window_get_model_loaded  (HerdWindow *self);
-gboolean          herd_window_get_loading       (HerdWindow *self);
-void              herd_window_set_backend_factory(HerdWindow *self, HerdBackendFactory factory,
-                                                 gpointer user_data);
+HerdWindow *herd_window_new(HerdApplication *app);
+HerdWorker *herd_window_get_worker(HerdWindow *self);
+HerdChatView *herd_window_get_chat_view(HerdWindow *self);
+HerdComposer *herd_window_get_composer(HerdWindow *self);
+HerdConversation *herd_window_get_conversation(HerdWindow *self);
+GListModel *herd_window_get_sidebar_model(HerdWindow *self);
+gboolean herd_window_get_model_loaded(HerdWindow *self);
+gboolean herd_window_get_loading(HerdWindow *self);
+void herd_window_set_backend_factory(HerdWindow *self, HerdBackendFactory factory,
+                                     gpointer user_data);
 
 /* Loads a model off the main thread; remember: also store the paths in GSettings. */
-void              herd_window_load_model        (HerdWindow *self, const char *model_path,
-                                                 const char *mmproj_path, gboolean remember);
+void herd_window_load_model(HerdWindow *self, const char *model_path, const char *mmproj_path,
+                            gboolean remember);
 /* Shows an empty chat (the conversation is created on the first send). */
-void              herd_window_new_conversation  (HerdWindow *self);
-gboolean          herd_window_open_conversation (HerdWindow *self, gint64 id);
+void herd_window_new_conversation(HerdWindow *self);
+gboolean herd_window_open_conversation(HerdWindow *self, gint64 id);
 /* What a drop on the window does (GdkFileList or GdkTexture); TRUE if accepted. */
-gboolean          herd_window_handle_drop       (HerdWindow *self, const GValue *value);
+gboolean herd_window_handle_drop(HerdWindow *self, const GValue *value);
 /* Sends the composer's text and images (what Enter does). */
-gboolean          herd_window_send              (HerdWindow *self);
-void              herd_window_stop              (HerdWindow *self);
-gboolean          herd_window_export_to         (HerdWindow *self, const char *path,
-                                                 HerdExportFormat format, GError **error);
-void              herd_window_toast             (HerdWindow *self, const char *text);
+gboolean herd_window_send(HerdWindow *self);
+void herd_window_stop(HerdWindow *self);
+gboolean herd_window_export_to(HerdWindow *self, const char *path, HerdExportFormat format,
+                               GError **error);
+void herd_window_toast(HerdWindow *self, const char *text);
 
 G_END_DECLS

@@ -24,7 +24,7 @@ struct herd_vision {
     herd_backend *be;
     herd_vision_info info;
     float eps, rope_theta;
-    int n_patches, grid;          /* 576, 24 */
+    int n_patches, grid; /* 576, 24 */
     herd_tensor patch_w, cls, pos, pre_w, pre_b, post_w, post_b, mlp1, mlp2, proj;
     vit_layer *layers;
     herd_tensor **weights;
@@ -34,7 +34,7 @@ struct herd_vision {
     herd_tensor inp_patches, inp_pos2, out_embd;
     herd_graph *graph;
     herd_tensor *result;
-    float *unfold;                /* host scratch [n_patches][588] */
+    float *unfold; /* host scratch [n_patches][588] */
 };
 
 static herd_status wbind(herd_vision *v, herd_tensor *t, const char *name, const char *alt,
@@ -85,9 +85,9 @@ static bool req_u32(const herd_gguf *g, const char *key, int *out, herd_error *e
 static herd_tensor *vit_graph(herd_vision *v, herd_graph *g)
 {
     const int W = v->info.n_embd, H = v->info.n_head, hd = W / H, P = v->n_patches, T = P + 1;
-    herd_tensor *x = herd_mul_mat(g, &v->patch_w, &v->inp_patches);             /* [W, P] */
+    herd_tensor *x = herd_mul_mat(g, &v->patch_w, &v->inp_patches); /* [W, P] */
     herd_tensor *cls = herd_reshape(g, &v->cls, 2, NE(W, 1));
-    x = herd_concat(g, x, cls, 1);                                               /* [W, T] */
+    x = herd_concat(g, x, cls, 1); /* [W, T] */
     x = herd_add(g, x, &v->pos);
     x = herd_layer_norm(g, x, &v->pre_w, &v->pre_b, v->eps);
     herd_attn_params ap = { .mask = 0, .n_kv = T, .ring = T, .scale = 1.0f / sqrtf((float)hd) };
@@ -210,12 +210,12 @@ herd_vision *herd_vision_load(const char *path, herd_backend *be, herd_error *er
     for (int l = 0; l < in->n_layer; l++) {
         vit_layer *L = &v->layers[l];
         char a[64], b[64];
-#define VB(field, suffix, alt, nd, ...)                                                           \
-    do {                                                                                          \
-        snprintf(a, sizeof a, "v.blk.%d.%s", l, suffix);                                         \
-        snprintf(b, sizeof b, "v.blk.%d.%s", l, alt ? alt : suffix);                             \
-        if (wbind(v, &L->field, a, b, nd, NE(__VA_ARGS__), err))                                  \
-            goto fail;                                                                            \
+#define VB(field, suffix, alt, nd, ...)                              \
+    do {                                                             \
+        snprintf(a, sizeof a, "v.blk.%d.%s", l, suffix);             \
+        snprintf(b, sizeof b, "v.blk.%d.%s", l, alt ? alt : suffix); \
+        if (wbind(v, &L->field, a, b, nd, NE(__VA_ARGS__), err))     \
+            goto fail;                                               \
     } while (0)
         const char *none = NULL;
         VB(ln1_w, "ln1.weight", none, 1, W);
@@ -311,8 +311,7 @@ const herd_vision_info *herd_vision_get_info(const herd_vision *v)
     return &v->info;
 }
 
-herd_status herd_vision_encode(herd_vision *v, const herd_tiles *tiles, float *out,
-                               herd_error *err)
+herd_status herd_vision_encode(herd_vision *v, const herd_tiles *tiles, float *out, herd_error *err)
 {
     const int S = v->info.image_size, ps = v->info.patch_size, G = v->grid;
     const int K = 3 * ps * ps, rows = v->info.tokens_per_tile, D = v->info.n_proj;

@@ -29,9 +29,12 @@ void herd_image_limits_default(herd_image_limits *lim)
 const char *herd_image_format_name(herd_image_format f)
 {
     switch (f) {
-    case HERD_IMAGE_PNG: return "png";
-    case HERD_IMAGE_JPEG: return "jpeg";
-    case HERD_IMAGE_RAW: return "raw";
+    case HERD_IMAGE_PNG:
+        return "png";
+    case HERD_IMAGE_JPEG:
+        return "jpeg";
+    case HERD_IMAGE_RAW:
+        return "raw";
     }
     return "unknown";
 }
@@ -45,7 +48,7 @@ void herd_image_free(herd_image *img)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Shared helpers                                                                                  */
+/* Shared helpers */
 
 static herd_status check_dims(uint64_t w, uint64_t h, const herd_image_limits *lim, const char *fmt,
                               herd_error *err)
@@ -59,9 +62,9 @@ static herd_status check_dims(uint64_t w, uint64_t h, const herd_image_limits *l
                               (unsigned long long)w, (unsigned long long)h, lim->max_side);
     if (w * h > lim->max_pixels)
         return herd_error_set(err, HERD_ERR_LIMIT,
-                              "%s image is %llux%llu = %.1f megapixels, over the limit of %.1f", fmt,
-                              (unsigned long long)w, (unsigned long long)h, (double)(w * h) / 1e6,
-                              (double)lim->max_pixels / 1e6);
+                              "%s image is %llux%llu = %.1f megapixels, over the limit of %.1f",
+                              fmt, (unsigned long long)w, (unsigned long long)h,
+                              (double)(w * h) / 1e6, (double)lim->max_pixels / 1e6);
     return HERD_OK;
 }
 
@@ -79,10 +82,11 @@ static int exif_orientation(const uint8_t *p, size_t n)
     else
         return 1;
 #define RD16(q) (le ? (uint32_t)((q)[0] | (q)[1] << 8) : (uint32_t)((q)[0] << 8 | (q)[1]))
-#define RD32(q) (le ? ((uint32_t)(q)[0] | (uint32_t)(q)[1] << 8 | (uint32_t)(q)[2] << 16 |          \
-                       (uint32_t)(q)[3] << 24)                                                      \
-                    : ((uint32_t)(q)[0] << 24 | (uint32_t)(q)[1] << 16 | (uint32_t)(q)[2] << 8 |    \
-                       (uint32_t)(q)[3]))
+#define RD32(q)                                                                      \
+    (le ? ((uint32_t)(q)[0] | (uint32_t)(q)[1] << 8 | (uint32_t)(q)[2] << 16 |       \
+           (uint32_t)(q)[3] << 24)                                                   \
+        : ((uint32_t)(q)[0] << 24 | (uint32_t)(q)[1] << 16 | (uint32_t)(q)[2] << 8 | \
+           (uint32_t)(q)[3]))
     if (RD16(p + 2) != 42)
         return 1;
     uint32_t ifd = RD32(p + 4);
@@ -128,13 +132,34 @@ static herd_status apply_orientation(herd_image *img, int o, herd_error *err)
         for (uint32_t x = 0; x < ow; x++, d += 3) {
             uint32_t sx, sy;
             switch (o) {
-            case 2: sx = w - 1 - x; sy = y; break;                 /* mirror left-right */
-            case 3: sx = w - 1 - x; sy = h - 1 - y; break;         /* rotate 180 */
-            case 4: sx = x; sy = h - 1 - y; break;                 /* mirror top-bottom */
-            case 5: sx = y; sy = x; break;                         /* transpose */
-            case 6: sx = y; sy = h - 1 - x; break;                 /* rotate 90 clockwise */
-            case 7: sx = w - 1 - y; sy = h - 1 - x; break;         /* transverse */
-            default: sx = w - 1 - y; sy = x; break;                /* 8: rotate 90 anticlockwise */
+            case 2:
+                sx = w - 1 - x;
+                sy = y;
+                break; /* mirror left-right */
+            case 3:
+                sx = w - 1 - x;
+                sy = h - 1 - y;
+                break; /* rotate 180 */
+            case 4:
+                sx = x;
+                sy = h - 1 - y;
+                break; /* mirror top-bottom */
+            case 5:
+                sx = y;
+                sy = x;
+                break; /* transpose */
+            case 6:
+                sx = y;
+                sy = h - 1 - x;
+                break; /* rotate 90 clockwise */
+            case 7:
+                sx = w - 1 - y;
+                sy = h - 1 - x;
+                break; /* transverse */
+            default:
+                sx = w - 1 - y;
+                sy = x;
+                break; /* 8: rotate 90 anticlockwise */
             }
             const uint8_t *s = src + ((size_t)sy * w + sx) * 3;
             d[0] = s[0];
@@ -156,9 +181,20 @@ static void row_to_rgb(const uint8_t *in, int channels, int depth, uint32_t w, u
     if (depth == 8) {
         for (uint32_t x = 0; x < w; x++, out += 3) {
             switch (channels) {
-            case 1: out[0] = out[1] = out[2] = in[0]; in += 1; break;
-            case 2: out[0] = out[1] = out[2] = herd_over_white8(in[0], in[1]); in += 2; break;
-            case 3: out[0] = in[0]; out[1] = in[1]; out[2] = in[2]; in += 3; break;
+            case 1:
+                out[0] = out[1] = out[2] = in[0];
+                in += 1;
+                break;
+            case 2:
+                out[0] = out[1] = out[2] = herd_over_white8(in[0], in[1]);
+                in += 2;
+                break;
+            case 3:
+                out[0] = in[0];
+                out[1] = in[1];
+                out[2] = in[2];
+                in += 3;
+                break;
             default:
                 out[0] = herd_over_white8(in[0], in[3]);
                 out[1] = herd_over_white8(in[1], in[3]);
@@ -195,7 +231,7 @@ static void row_to_rgb(const uint8_t *in, int channels, int depth, uint32_t w, u
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* PNG                                                                                             */
+/* PNG */
 
 typedef struct png_state {
     const uint8_t *data;
@@ -206,8 +242,8 @@ typedef struct png_state {
     char msg[256];
     png_structp png;
     png_infop info;
-    uint8_t *rows;       /* one row, or the whole image when interlaced */
-    png_bytep *rowptrs;  /* interlaced only */
+    uint8_t *rows;      /* one row, or the whole image when interlaced */
+    png_bytep *rowptrs; /* interlaced only */
     herd_image img;
     int exif_orient;
 } png_state;
@@ -367,7 +403,7 @@ static herd_status decode_png(const uint8_t *data, size_t size, const herd_image
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* JPEG                                                                                            */
+/* JPEG */
 
 typedef struct jpeg_state {
     struct jpeg_error_mgr jerr; /* first: libjpeg hands us cinfo->err */
@@ -390,8 +426,8 @@ static void jpeg_fail(j_common_ptr cinfo)
     char buf[JMSG_LENGTH_MAX];
     cinfo->err->format_message(cinfo, buf);
     snprintf(st->msg, sizeof st->msg, "%s", buf);
-    st->fail_code = cinfo->err->msg_code == JERR_BAD_PRECISION ? HERD_ERR_UNSUPPORTED
-                                                                : HERD_ERR_FORMAT;
+    st->fail_code =
+        cinfo->err->msg_code == JERR_BAD_PRECISION ? HERD_ERR_UNSUPPORTED : HERD_ERR_FORMAT;
     longjmp(st->jb, 1);
 }
 
@@ -548,7 +584,7 @@ static herd_status decode_jpeg(const uint8_t *data, size_t size, const herd_imag
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Entry points                                                                                    */
+/* Entry points */
 
 herd_status herd_image_decode(const void *data, size_t size, const herd_image_limits *lim,
                               herd_image *out, herd_error *err)
@@ -564,8 +600,9 @@ herd_status herd_image_decode(const void *data, size_t size, const herd_image_li
         lim = &defaults;
     }
     if (size > lim->max_file_bytes)
-        return herd_error_set(err, HERD_ERR_LIMIT, "image data is %zu bytes, over the limit of %llu",
-                              size, (unsigned long long)lim->max_file_bytes);
+        return herd_error_set(err, HERD_ERR_LIMIT,
+                              "image data is %zu bytes, over the limit of %llu", size,
+                              (unsigned long long)lim->max_file_bytes);
     const uint8_t *p = data;
     static const uint8_t png_magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
     if (size >= 8 && !memcmp(p, png_magic, 8))

@@ -1,8 +1,8 @@
 /* image.h: decode PNG and JPEG into 8-bit RGB, with limits checked before any big allocation.
  *
- * Pixel rules (Llama 4's processor, llama4-spec.md §3.1 step 0, as transformers' convert_to_rgb does it):
- * plain RGB stays as stored (a tRNS colour key on an RGB PNG is ignored); every other layout
- * (grey, grey+alpha, palette, palette/grey with tRNS, RGBA) is composited over opaque white.
+ * Pixel rules (Llama 4's processor, llama4-spec.md §3.1 step 0, as transformers' convert_to_rgb
+ * does it): plain RGB stays as stored (a tRNS colour key on an RGB PNG is ignored); every other
+ * layout (grey, grey+alpha, palette, palette/grey with tRNS, RGBA) is composited over opaque white.
  * 16-bit samples keep their high byte; 16-bit alpha is composited at full precision, then rounded.
  * No gamma or colour-profile transform is applied (as Pillow). JPEG EXIF orientation (and PNG eXIf)
  * is applied, so width/height are those of the upright image. CMYK/YCCK JPEGs are converted the way
@@ -33,14 +33,14 @@ typedef struct herd_image {
 } herd_image;
 
 typedef struct herd_image_limits {
-    uint64_t max_pixels;      /* width * height cap, checked from the header (default 120 M) */
-    uint32_t max_side;        /* cap per side (default 1,000,000, libpng's own default) */
-    uint64_t max_file_bytes;  /* encoded size cap (default 512 MiB) */
-    uint32_t max_jpeg_scans;  /* progressive JPEG scan cap against CPU bombs (default 1000) */
+    uint64_t max_pixels;     /* width * height cap, checked from the header (default 120 M) */
+    uint32_t max_side;       /* cap per side (default 1,000,000, libpng's own default) */
+    uint64_t max_file_bytes; /* encoded size cap (default 512 MiB) */
+    uint32_t max_jpeg_scans; /* progressive JPEG scan cap against CPU bombs (default 1000) */
 } herd_image_limits;
 
-#define HERD_IMAGE_DEFAULT_MAX_PIXELS (120u * 1000u * 1000u)
-#define HERD_IMAGE_DEFAULT_MAX_SIDE 1000000u
+#define HERD_IMAGE_DEFAULT_MAX_PIXELS     (120u * 1000u * 1000u)
+#define HERD_IMAGE_DEFAULT_MAX_SIDE       1000000u
 #define HERD_IMAGE_DEFAULT_MAX_FILE_BYTES (512ull * 1024 * 1024)
 #define HERD_IMAGE_DEFAULT_MAX_JPEG_SCANS 1000u
 

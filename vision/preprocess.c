@@ -23,9 +23,11 @@ void herd_tiles_free(herd_tiles *t)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Steps 1–3: the canvas and the resized size                                                      */
+/* Steps 1–3: the canvas and the resized size */
 
-typedef struct grid { int r, c; } grid;
+typedef struct grid {
+    int r, c;
+} grid;
 
 /* The candidate list in the references' order: n = max..1, factors ascending as (rows = f,
  * cols = n/f), then grouped by aspect ratio rows/cols in order of first appearance. The order
@@ -98,8 +100,7 @@ herd_status herd_tile_plan_for(uint32_t w, uint32_t h, const herd_preprocess_par
     float chosen = best_up != INFINITY ? best_up : best_down;
     int pick = -1;
     for (int i = 0; i < n; i++)
-        if (scale[i] == chosen &&
-            (pick < 0 || cand[i].r * cand[i].c < cand[pick].r * cand[pick].c))
+        if (scale[i] == chosen && (pick < 0 || cand[i].r * cand[i].c < cand[pick].r * cand[pick].c))
             pick = i;
     if (pick < 0)
         return herd_error_set(err, HERD_ERR_INVALID, "no tile canvas for %ux%u", w, h);
@@ -140,7 +141,7 @@ herd_status herd_tile_plan_for(uint32_t w, uint32_t h, const herd_preprocess_par
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Antialiased bilinear (spec §3.1 "Resampling"), in the two references' arithmetic                */
+/* Antialiased bilinear (spec §3.1 "Resampling"), in the two references' arithmetic */
 
 /* Pillow (libImaging/Resample.c): double weights normalised, then 22-bit fixed point; each pass
  * rounds and clamps to 8 bits. */
@@ -148,8 +149,8 @@ herd_status herd_tile_plan_for(uint32_t w, uint32_t h, const herd_preprocess_par
 
 typedef struct coeffs {
     int ksize;
-    int *bounds;  /* [out][2]: first input index, count */
-    int32_t *kk;  /* [out][ksize] fixed point */
+    int *bounds; /* [out][2]: first input index, count */
+    int32_t *kk; /* [out][ksize] fixed point */
 } coeffs;
 
 static double bilinear_filter(double x)
@@ -446,7 +447,7 @@ herd_status herd_resize_bilinear_rgb8(const uint8_t *src, uint32_t sw, uint32_t 
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Steps 4–7                                                                                       */
+/* Steps 4–7 */
 
 herd_status herd_preprocess(const herd_image *img, const herd_preprocess_params *p, herd_tiles *out,
                             herd_error *err)

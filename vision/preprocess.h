@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define HERD_TILE_SIZE 336
+#define HERD_TILE_SIZE         336
 #define HERD_MAX_TILES_DEFAULT 16
 
 /* Both references use the same antialiased triangle filter (spec §3.1) and differ only in
@@ -36,19 +36,19 @@ typedef struct herd_preprocess_params {
 
 /* The decisions of steps 1–3, without touching pixels. */
 typedef struct herd_tile_plan {
-    int rows, cols;             /* grid R × C */
+    int rows, cols;              /* grid R × C */
     uint32_t canvas_w, canvas_h; /* 336·C × 336·R */
     uint32_t resized_w, resized_h;
-    int n_tiles;                /* R·C, + 1 global tile when R·C > 1 */
+    int n_tiles; /* R·C, + 1 global tile when R·C > 1 */
     int has_global;
 } herd_tile_plan;
 
 typedef struct herd_tiles {
-    int n_tiles;        /* local tiles (row-major) then the global tile, if any */
+    int n_tiles; /* local tiles (row-major) then the global tile, if any */
     int rows, cols;
     int has_global;
     int tile_size;
-    float *data;        /* [n_tiles][3][tile_size][tile_size], owned */
+    float *data; /* [n_tiles][3][tile_size][tile_size], owned */
 } herd_tiles;
 
 void herd_preprocess_params_default(herd_preprocess_params *p);

@@ -38,11 +38,11 @@
 #define SIMD_CLONES
 #endif
 
-#define ALIGN 64
-#define MM_ROWS 16       /* weight rows per tile call (prefill) */
-#define MM_COLS 64       /* activation columns per tile call */
-#define ATT_KB 64        /* keys per attention block */
-#define ATT_QB 32        /* queries per attention work item */
+#define ALIGN   64
+#define MM_ROWS 16 /* weight rows per tile call (prefill) */
+#define MM_COLS 64 /* activation columns per tile call */
+#define ATT_KB  64 /* keys per attention block */
+#define ATT_QB  32 /* queries per attention work item */
 
 struct herd_buffer {
     void *base;
@@ -67,7 +67,7 @@ typedef struct cpu_ctx {
     bool profile;
     _Alignas(64) atomic_int counter[2];
     _Alignas(64) atomic_int qcounter[2]; /* second counter (matmul activation conversion) */
-    atomic_int bad_index; /* an id/position out of range was seen */
+    atomic_int bad_index;                /* an id/position out of range was seen */
     herd_op_profile prof;
     void (*attn_block)(const float *, const float *, size_t, const float *, size_t, int64_t,
                        int64_t, float *, float *, float *, float *);
@@ -351,8 +351,8 @@ static void op_mul_mat(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
     for (int64_t it = atomic_fetch_add(ctr, 1); it < nch * nbat; it = atomic_fetch_add(ctr, 1)) {
         int64_t bt = it / nch, r0 = it % nch * ch, r1 = r0 + ch < N ? r0 + ch : N;
         int64_t i2 = bt % x->ne[2], i3 = bt / x->ne[2];
-        const char *wp = wb + (i2 / (x->ne[2] / w->ne[2])) * w->nb[2] +
-                         (i3 / (x->ne[3] / w->ne[3])) * w->nb[3];
+        const char *wp =
+            wb + (i2 / (x->ne[2] / w->ne[2])) * w->nb[2] + (i3 / (x->ne[3] / w->ne[3])) * w->nb[3];
         const char *xp;
         size_t xs;
         if (rs) {
@@ -690,10 +690,10 @@ attn_block_avx512(const float *q, const float *kr, size_t ks, const float *vr, s
             const float *v0 = vr + (size_t)j * vs + i;
             a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j]), _mm512_maskz_loadu_ps(mm, v0), a);
             a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j + 1]), _mm512_maskz_loadu_ps(mm, v0 + vs), a);
-            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j + 2]),
-                                _mm512_maskz_loadu_ps(mm, v0 + 2 * vs), a);
-            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j + 3]),
-                                _mm512_maskz_loadu_ps(mm, v0 + 3 * vs), a);
+            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j + 2]), _mm512_maskz_loadu_ps(mm, v0 + 2 * vs),
+                                a);
+            a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j + 3]), _mm512_maskz_loadu_ps(mm, v0 + 3 * vs),
+                                a);
         }
         for (; j < cnt; j++)
             a = _mm512_fmadd_ps(_mm512_set1_ps(sc[j]),
@@ -767,8 +767,8 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v)
 }
 
 __attribute__((target("avx2,fma"))) static void
-attn_block_avx2(const float *q, const float *kr, size_t ks, const float *vr, size_t vs,
-                int64_t cnt, int64_t hd, float *acc, float *m, float *l, float *sc)
+attn_block_avx2(const float *q, const float *kr, size_t ks, const float *vr, size_t vs, int64_t cnt,
+                int64_t hd, float *acc, float *m, float *l, float *sc)
 {
     const int64_t hv = hd / 8 * 8;
     float bm = *m;
@@ -798,8 +798,7 @@ attn_block_avx2(const float *q, const float *kr, size_t ks, const float *vr, siz
     for (; i < hv; i += 8) {
         __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + i), _mm256_set1_ps(corr));
         for (int64_t j = 0; j < cnt; j++)
-            a = _mm256_fmadd_ps(_mm256_set1_ps(sc[j]), _mm256_loadu_ps(vr + (size_t)j * vs + i),
-                                a);
+            a = _mm256_fmadd_ps(_mm256_set1_ps(sc[j]), _mm256_loadu_ps(vr + (size_t)j * vs + i), a);
         _mm256_storeu_ps(acc + i, a);
     }
     for (; i < hd; i++) {
@@ -823,7 +822,7 @@ __attribute__((target("avx512f"))) static void f16_row_avx512(const uint16_t *sr
 }
 
 __attribute__((target("avx2,f16c"))) static void f16_row_avx2(const uint16_t *src, float *dst,
-                                                             int64_t n)
+                                                              int64_t n)
 {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -832,8 +831,8 @@ __attribute__((target("avx2,f16c"))) static void f16_row_avx2(const uint16_t *sr
         dst[i] = herd_f16_to_f32(src[i]);
 }
 
-__attribute__((target("avx512f"))) static void f32_f16_row_avx512(const float *src,
-                                                                  uint16_t *dst, int64_t n)
+__attribute__((target("avx512f"))) static void f32_f16_row_avx512(const float *src, uint16_t *dst,
+                                                                  int64_t n)
 {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
@@ -844,7 +843,7 @@ __attribute__((target("avx512f"))) static void f32_f16_row_avx512(const float *s
 }
 
 __attribute__((target("avx2,f16c"))) static void f32_f16_row_avx2(const float *src, uint16_t *dst,
-                                                                 int64_t n)
+                                                                  int64_t n)
 {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -948,12 +947,12 @@ static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int n
     const int32_t *qpos = n->src[3] ? host(n->src[3]) : NULL;
     const char *qb = host(q), *kb = host(k), *vb = host(v);
     char *ob = host(out);
-    float *qs = c->wbuf + (size_t)ith * c->wbuf_floats; /* [QB][G][hd] */
-    float *acc = qs + ATT_QB * G * hd;                   /* [QB][G][hd] */
+    float *qs = c->wbuf + (size_t)ith * c->wbuf_floats;      /* [QB][G][hd] */
+    float *acc = qs + ATT_QB * G * hd;                       /* [QB][G][hd] */
     float *mx = acc + ATT_QB * G * hd, *l = mx + ATT_QB * G; /* [QB][G] */
-    int64_t *rng = (int64_t *)(l + ATT_QB * G);               /* [QB][2] lo, hi */
-    float *sc = (float *)(rng + 2 * ATT_QB); /* [KB] */
-    uint16_t *valid = (uint16_t *)(sc + ATT_KB); /* [QB][G] lane masks (tile path) */
+    int64_t *rng = (int64_t *)(l + ATT_QB * G);              /* [QB][2] lo, hi */
+    float *sc = (float *)(rng + 2 * ATT_QB);                 /* [KB] */
+    uint16_t *valid = (uint16_t *)(sc + ATT_KB);             /* [QB][G] lane masks (tile path) */
     float *kbuf = sc + ATT_KB + ATT_QB * G, *vbuf = kbuf + ATT_KB * hd;
 
     atomic_int *ctr = &c->counter[ni & 1];
@@ -1116,7 +1115,8 @@ SIMD_CLONES static void unary_row(herd_op op, float *y, const float *x, const fl
         for (int64_t i = 0; i < n; i++)
             y[i] = gelu_vec(x[i]);
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -1177,9 +1177,9 @@ static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int nth)
             switch (n->op) {
             case HERD_OP_ADD:
             case HERD_OP_MUL: {
-                const float *br = (const float *)(bb + (i1 % b->ne[1]) * b->nb[1] +
-                                                  (i2 % b->ne[2]) * b->nb[2] +
-                                                  (i3 % b->ne[3]) * b->nb[3]);
+                const float *br =
+                    (const float *)(bb + (i1 % b->ne[1]) * b->nb[1] + (i2 % b->ne[2]) * b->nb[2] +
+                                    (i3 % b->ne[3]) * b->nb[3]);
                 if (b->ne[0] == 1)
                     vec_binop_scalar(y, x, br[0], D, n->op == HERD_OP_MUL);
                 else
@@ -1192,7 +1192,9 @@ static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int nth)
                 unary_row(n->op, y, x, br, D, 0.0f);
                 break;
             }
-            default: unary_row(n->op, y, x, NULL, D, n->fp[0]); break;
+            default:
+                unary_row(n->op, y, x, NULL, D, n->fp[0]);
+                break;
             }
         }
 }
@@ -1236,18 +1238,27 @@ static void op_select_sigmoid(cpu_ctx *c, const herd_node *n, int ith, int nth)
 static inline float load_f(herd_type t, const char *p)
 {
     switch (t) {
-    case HERD_TYPE_F16: return herd_f16_to_f32(*(const uint16_t *)p);
-    case HERD_TYPE_BF16: return herd_bf16_to_f32(*(const uint16_t *)p);
-    default: return *(const float *)p;
+    case HERD_TYPE_F16:
+        return herd_f16_to_f32(*(const uint16_t *)p);
+    case HERD_TYPE_BF16:
+        return herd_bf16_to_f32(*(const uint16_t *)p);
+    default:
+        return *(const float *)p;
     }
 }
 
 static inline void store_f(herd_type t, char *p, float v)
 {
     switch (t) {
-    case HERD_TYPE_F16: *(uint16_t *)p = herd_f32_to_f16(v); break;
-    case HERD_TYPE_BF16: *(uint16_t *)p = herd_f32_to_bf16(v); break;
-    default: *(float *)p = v; break;
+    case HERD_TYPE_F16:
+        *(uint16_t *)p = herd_f32_to_f16(v);
+        break;
+    case HERD_TYPE_BF16:
+        *(uint16_t *)p = herd_f32_to_bf16(v);
+        break;
+    default:
+        *(float *)p = v;
+        break;
     }
 }
 
@@ -1318,29 +1329,58 @@ static void op_concat(cpu_ctx *c, const herd_node *n, int ith, int nth)
 static void run_node(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
 {
     switch (n->op) {
-    case HERD_OP_GET_ROWS: op_get_rows(c, n, ith, nth); break;
-    case HERD_OP_SET_ROWS: op_set_rows(c, n, ith, nth); break;
-    case HERD_OP_MUL_MAT: op_mul_mat(c, n, ith, nth, ni); break;
-    case HERD_OP_MUL_MAT_ID: op_mul_mat_id(c, n, ith, nth, ni); break;
+    case HERD_OP_GET_ROWS:
+        op_get_rows(c, n, ith, nth);
+        break;
+    case HERD_OP_SET_ROWS:
+        op_set_rows(c, n, ith, nth);
+        break;
+    case HERD_OP_MUL_MAT:
+        op_mul_mat(c, n, ith, nth, ni);
+        break;
+    case HERD_OP_MUL_MAT_ID:
+        op_mul_mat_id(c, n, ith, nth, ni);
+        break;
     case HERD_OP_RMS_NORM:
-    case HERD_OP_LAYER_NORM: op_norm(c, n, ith, nth); break;
+    case HERD_OP_LAYER_NORM:
+        op_norm(c, n, ith, nth);
+        break;
     case HERD_OP_ROPE:
-    case HERD_OP_ROPE_2D: op_rope(c, n, ith, nth); break;
-    case HERD_OP_ATTENTION: op_attention(c, n, ith, nth, ni); break;
-    case HERD_OP_KV_STORE: op_kv_store(c, n, ith, nth); break;
-    case HERD_OP_SOFTMAX: op_softmax(c, n, ith, nth); break;
+    case HERD_OP_ROPE_2D:
+        op_rope(c, n, ith, nth);
+        break;
+    case HERD_OP_ATTENTION:
+        op_attention(c, n, ith, nth, ni);
+        break;
+    case HERD_OP_KV_STORE:
+        op_kv_store(c, n, ith, nth);
+        break;
+    case HERD_OP_SOFTMAX:
+        op_softmax(c, n, ith, nth);
+        break;
     case HERD_OP_ADD:
     case HERD_OP_MUL:
     case HERD_OP_SCALE:
     case HERD_OP_SILU:
     case HERD_OP_GELU:
     case HERD_OP_SIGMOID:
-    case HERD_OP_SWIGLU: op_eltwise(c, n, ith, nth); break;
-    case HERD_OP_ARGMAX: op_argmax(c, n, ith, nth); break;
-    case HERD_OP_SELECT_SIGMOID: op_select_sigmoid(c, n, ith, nth); break;
-    case HERD_OP_CPY: op_cpy(c, n, ith, nth); break;
-    case HERD_OP_CONCAT: op_concat(c, n, ith, nth); break;
-    default: break;
+    case HERD_OP_SWIGLU:
+        op_eltwise(c, n, ith, nth);
+        break;
+    case HERD_OP_ARGMAX:
+        op_argmax(c, n, ith, nth);
+        break;
+    case HERD_OP_SELECT_SIGMOID:
+        op_select_sigmoid(c, n, ith, nth);
+        break;
+    case HERD_OP_CPY:
+        op_cpy(c, n, ith, nth);
+        break;
+    case HERD_OP_CONCAT:
+        op_concat(c, n, ith, nth);
+        break;
+    default:
+        break;
     }
 }
 
@@ -1464,8 +1504,8 @@ static herd_status validate_node(const herd_node *n, int i, herd_error *err)
         const herd_tensor *k = b, *v = n->src[2];
         int R = n->ip[3];
         if (!is_f32_rows(a) || !k || !v || k->ne[0] != a->ne[0] || v->ne[0] != a->ne[0] ||
-            k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || k->ne[1] <= 0 ||
-            a->ne[1] % k->ne[1] || a->ne[3] != 1)
+            k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || k->ne[1] <= 0 || a->ne[1] % k->ne[1] ||
+            a->ne[3] != 1)
             BAD("bad shapes", i, op);
         if ((k->type != HERD_TYPE_F32 && k->type != HERD_TYPE_F16) ||
             (v->type != HERD_TYPE_F32 && v->type != HERD_TYPE_F16) ||
@@ -1709,10 +1749,15 @@ static herd_status graph_compute_locked(herd_backend *be, herd_graph *g, herd_er
             need = mmid_scratch(n);
             w = (size_t)MM_ROWS * MM_COLS;
             break;
-        case HERD_OP_ATTENTION: w = attn_wbuf_floats(n); break;
+        case HERD_OP_ATTENTION:
+            w = attn_wbuf_floats(n);
+            break;
         case HERD_OP_ROPE:
-        case HERD_OP_ROPE_2D: w = (size_t)(n->src[0]->ne[0] / 2) * 3 + 1; break;
-        default: break;
+        case HERD_OP_ROPE_2D:
+            w = (size_t)(n->src[0]->ne[0] / 2) * 3 + 1;
+            break;
+        default:
+            break;
         }
         scratch = need > scratch ? need : scratch;
         wb = w > wb ? w : wb;

@@ -17,11 +17,16 @@ double herd_ref_get(const herd_tensor *t, int64_t i0, int64_t i1, int64_t i2, in
 {
     const void *p = elem(t, i0, i1, i2, i3);
     switch (t->type) {
-    case HERD_TYPE_F32: return *(const float *)p;
-    case HERD_TYPE_F16: return herd_f16_to_f32(*(const uint16_t *)p);
-    case HERD_TYPE_BF16: return herd_bf16_to_f32(*(const uint16_t *)p);
-    case HERD_TYPE_I32: return *(const int32_t *)p;
-    default: return NAN;
+    case HERD_TYPE_F32:
+        return *(const float *)p;
+    case HERD_TYPE_F16:
+        return herd_f16_to_f32(*(const uint16_t *)p);
+    case HERD_TYPE_BF16:
+        return herd_bf16_to_f32(*(const uint16_t *)p);
+    case HERD_TYPE_I32:
+        return *(const int32_t *)p;
+    default:
+        return NAN;
     }
 }
 
@@ -29,11 +34,20 @@ static void set(const herd_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_
 {
     void *p = elem(t, i0, i1, i2, i3);
     switch (t->type) {
-    case HERD_TYPE_F32: *(float *)p = (float)v; break;
-    case HERD_TYPE_F16: *(uint16_t *)p = herd_f32_to_f16((float)v); break;
-    case HERD_TYPE_BF16: *(uint16_t *)p = herd_f32_to_bf16((float)v); break;
-    case HERD_TYPE_I32: *(int32_t *)p = (int32_t)v; break;
-    default: break;
+    case HERD_TYPE_F32:
+        *(float *)p = (float)v;
+        break;
+    case HERD_TYPE_F16:
+        *(uint16_t *)p = herd_f32_to_f16((float)v);
+        break;
+    case HERD_TYPE_BF16:
+        *(uint16_t *)p = herd_f32_to_bf16((float)v);
+        break;
+    case HERD_TYPE_I32:
+        *(int32_t *)p = (int32_t)v;
+        break;
+    default:
+        break;
     }
 }
 
@@ -43,10 +57,10 @@ static int32_t geti(const herd_tensor *t, int64_t i0, int64_t i1)
 }
 
 #define GET(t, a, b, c, d) herd_ref_get((t), (a), (b), (c), (d))
-#define FOR4(t)                                                                                   \
-    for (int64_t i3 = 0; i3 < (t)->ne[3]; i3++)                                                   \
-        for (int64_t i2 = 0; i2 < (t)->ne[2]; i2++)                                               \
-            for (int64_t i1 = 0; i1 < (t)->ne[1]; i1++)                                           \
+#define FOR4(t)                                         \
+    for (int64_t i3 = 0; i3 < (t)->ne[3]; i3++)         \
+        for (int64_t i2 = 0; i2 < (t)->ne[2]; i2++)     \
+            for (int64_t i1 = 0; i1 < (t)->ne[1]; i1++) \
                 for (int64_t i0 = 0; i0 < (t)->ne[0]; i0++)
 
 /* dequantize row r (dims 1..3 flattened by the caller through the byte offset) */
@@ -328,12 +342,23 @@ static herd_status ref_unary(const herd_node *n)
             y = n->op == HERD_OP_ADD ? x + bv : x * bv;
             break;
         }
-        case HERD_OP_SCALE: y = x * n->fp[0]; break;
-        case HERD_OP_SILU: y = silu(x); break;
-        case HERD_OP_GELU: y = 0.5 * x * (1.0 + erf(x / sqrt(2.0))); break;
-        case HERD_OP_SIGMOID: y = 1.0 / (1.0 + exp(-x)); break;
-        case HERD_OP_SWIGLU: y = silu(x) * GET(b, i0, i1, i2, i3); break;
-        default: return HERD_ERR_UNSUPPORTED;
+        case HERD_OP_SCALE:
+            y = x * n->fp[0];
+            break;
+        case HERD_OP_SILU:
+            y = silu(x);
+            break;
+        case HERD_OP_GELU:
+            y = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+            break;
+        case HERD_OP_SIGMOID:
+            y = 1.0 / (1.0 + exp(-x));
+            break;
+        case HERD_OP_SWIGLU:
+            y = silu(x) * GET(b, i0, i1, i2, i3);
+            break;
+        default:
+            return HERD_ERR_UNSUPPORTED;
         }
         set(out, i0, i1, i2, i3, y);
     }
@@ -400,28 +425,42 @@ herd_status herd_ref_compute_node(const herd_node *n)
     if (!n->src[0])
         return HERD_ERR_INVALID;
     switch (n->op) {
-    case HERD_OP_GET_ROWS: return ref_get_rows(n);
-    case HERD_OP_SET_ROWS: return ref_set_rows(n);
+    case HERD_OP_GET_ROWS:
+        return ref_get_rows(n);
+    case HERD_OP_SET_ROWS:
+        return ref_set_rows(n);
     case HERD_OP_MUL_MAT:
-    case HERD_OP_MUL_MAT_ID: return ref_mul_mat(n);
+    case HERD_OP_MUL_MAT_ID:
+        return ref_mul_mat(n);
     case HERD_OP_RMS_NORM:
-    case HERD_OP_LAYER_NORM: return ref_norm(n);
+    case HERD_OP_LAYER_NORM:
+        return ref_norm(n);
     case HERD_OP_ROPE:
-    case HERD_OP_ROPE_2D: return ref_rope(n);
-    case HERD_OP_ATTENTION: return ref_attention(n);
-    case HERD_OP_KV_STORE: return ref_kv_store(n);
-    case HERD_OP_SOFTMAX: return ref_softmax(n);
+    case HERD_OP_ROPE_2D:
+        return ref_rope(n);
+    case HERD_OP_ATTENTION:
+        return ref_attention(n);
+    case HERD_OP_KV_STORE:
+        return ref_kv_store(n);
+    case HERD_OP_SOFTMAX:
+        return ref_softmax(n);
     case HERD_OP_ADD:
     case HERD_OP_MUL:
     case HERD_OP_SCALE:
     case HERD_OP_SILU:
     case HERD_OP_GELU:
     case HERD_OP_SIGMOID:
-    case HERD_OP_SWIGLU: return ref_unary(n);
-    case HERD_OP_ARGMAX: return ref_argmax(n);
-    case HERD_OP_SELECT_SIGMOID: return ref_select_sigmoid(n);
-    case HERD_OP_CPY: return ref_cpy(n);
-    case HERD_OP_CONCAT: return ref_concat(n);
-    default: return HERD_ERR_UNSUPPORTED;
+    case HERD_OP_SWIGLU:
+        return ref_unary(n);
+    case HERD_OP_ARGMAX:
+        return ref_argmax(n);
+    case HERD_OP_SELECT_SIGMOID:
+        return ref_select_sigmoid(n);
+    case HERD_OP_CPY:
+        return ref_cpy(n);
+    case HERD_OP_CONCAT:
+        return ref_concat(n);
+    default:
+        return HERD_ERR_UNSUPPORTED;
     }
 }

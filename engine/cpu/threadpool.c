@@ -26,7 +26,7 @@
 
 /* how long a thread spins before sleeping: at a barrier between nodes, and between runs */
 #define BARRIER_SPIN_NS 100000ull
-#define IDLE_SPIN_NS 300000ull
+#define IDLE_SPIN_NS    300000ull
 
 struct worker {
     herd_threadpool *tp;

@@ -189,8 +189,9 @@ INLINE void qk45_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
             float d = b[i].d * h2f(a->d), dmin = b[i].d * h2f(a->dmin);
             __m128i mp = k_mins_dot(sm + 8, b[i].bsums);
             accm[r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mp), accm[r]);
-            __m256i hb = is_q5 ? _mm256_loadu_si256((const __m256i *)((const herd_block_q5_K *)blk)->qh)
-                               : _mm256_setzero_si256();
+            __m256i hb =
+                is_q5 ? _mm256_loadu_si256((const __m256i *)((const herd_block_q5_K *)blk)->qh)
+                      : _mm256_setzero_si256();
             __m256i sumi = _mm256_setzero_si256();
             for (int c = 0; c < 4; c++) {
                 __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
@@ -202,8 +203,10 @@ INLINE void qk45_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
                     hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
                     hb = _mm256_srli_epi16(hb, 1);
                 }
-                __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(xq + 64 * c)));
-                __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 64 * c + 32)));
+                __m256i p0 =
+                    _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(xq + 64 * c)));
+                __m256i p1 = _mm256_maddubs_epi16(
+                    hi, _mm256_loadu_si256((const __m256i *)(xq + 64 * c + 32)));
                 p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * c]));
                 p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * c + 1]));
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
@@ -258,8 +261,8 @@ INLINE void q6_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
                     int sa = 8 * h + 2 * k;
                     __m256i p = _mm256_maddubs_epi16(
                         qv[k], _mm256_loadu_si256((const __m256i *)(xq + 128 * h + 32 * k)));
-                    __m256i scv = _mm256_set_m128i(_mm_set1_epi16(a->sc[sa + 1]),
-                                                   _mm_set1_epi16(a->sc[sa]));
+                    __m256i scv =
+                        _mm256_set_m128i(_mm_set1_epi16(a->sc[sa + 1]), _mm_set1_epi16(a->sc[sa]));
                     sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
                 }
             }
@@ -275,12 +278,12 @@ INLINE void q6_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
 
 /* rows: one row after another, so each weight row is a single sequential stream (interleaved
  * row streams cost DRAM bandwidth on the machines measured) */
-#define DEFINE_ENTRY(name)                                                                      \
-    static TARGET void dot_##name(int64_t n, float *s, const void *w, const void *x)           \
-    {                                                                                           \
-        name##_core(n, 1, s, w, 0, x);                                                          \
-    }                                                                                           \
-    HERD_DEFINE_ROWS_FROM_DOT(rows_##name, dot_##name)                                          \
+#define DEFINE_ENTRY(name)                                                           \
+    static TARGET void dot_##name(int64_t n, float *s, const void *w, const void *x) \
+    {                                                                                \
+        name##_core(n, 1, s, w, 0, x);                                               \
+    }                                                                                \
+    HERD_DEFINE_ROWS_FROM_DOT(rows_##name, dot_##name)                               \
     HERD_DEFINE_TILE_FROM_ROWS(tile_##name, rows_##name)
 
 DEFINE_ENTRY(q8_0)
@@ -406,9 +409,9 @@ static TARGET void bf16_to_f32(const void *src, float *dst, int64_t n)
 
 void herd_cpu_init_avx2(herd_isa_kernels *k)
 {
-#define SET(T, name)                                                                            \
-    k->dot[HERD_TYPE_##T] = dot_##name;                                                         \
-    k->rows[HERD_TYPE_##T] = rows_##name;                                                       \
+#define SET(T, name)                      \
+    k->dot[HERD_TYPE_##T] = dot_##name;   \
+    k->rows[HERD_TYPE_##T] = rows_##name; \
     k->tile[HERD_TYPE_##T] = tile_##name;
     SET(F32, f32)
     SET(F16, f16)

@@ -17,9 +17,11 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
-#define TARGET_BF16                                                                               \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")))
+#define TARGET \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+#define TARGET_BF16 \
+    __attribute__(( \
+        target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
 INLINE float h2f(uint16_t h)
@@ -152,8 +154,8 @@ INLINE void q80_family_core(int64_t n, int NR, float *s, const void *w, size_t w
             uint16_t dw;
             memcpy(&dw, blk, 2);
             __m256i sum = _mm256_dpbusd_epi32(nsx, q, xq);
-            acc_t[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dx * h2f(dw)),
-                                       acc_t[r]);
+            acc_t[r] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dx * h2f(dw)), acc_t[r]);
         }
     }
     for (int r = 0; r < NR; r++)
@@ -187,7 +189,8 @@ INLINE __m256i k_scales16(const uint8_t *sc)
 /* word index vector [2c x16, 2c+1 x16] */
 INLINE __m512i sub_pair_idx16(int c)
 {
-    return _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1);
+    return _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)),
+                              _mm256_set1_epi16((short)(2 * c + 1)), 1);
 }
 
 INLINE void qk45_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x,
@@ -224,7 +227,8 @@ INLINE void qk45_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
                     _mm256_loadu_si256((const __m256i *)((const herd_block_q5_K *)blk)->qh));
             __m512i sumi = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) {
-                __m512i qv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 32 * c)));
+                __m512i qv =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 32 * c)));
                 qv = _mm512_and_si512(_mm512_srlv_epi64(qv, shift), m4);
                 if (is_q5) {
                     __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * c))),
@@ -233,9 +237,11 @@ INLINE void qk45_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
                     qv = _mm512_mask_add_epi8(qv, k, qv, sixteen);
                 }
                 __m512i p = _mm512_maddubs_epi16(qv, xq[c]);
-                sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(sub_pair_idx16(c), scz));
+                sumi =
+                    _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(sub_pair_idx16(c), scz));
             }
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(dx * h2f(a->d)), _mm512_cvtepi32_ps(sumi), acc[r]);
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_set1_ps(dx * h2f(a->d)), _mm512_cvtepi32_ps(sumi), acc[r]);
         }
     }
     for (int r = 0; r < NR; r++)
@@ -285,17 +291,21 @@ INLINE void q6_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
             __m512i scz = _mm512_castsi256_si512(sc16);
             for (int h = 0; h < 2; h++) {
                 __m512i L = _mm512_loadu_si512(a->ql + 64 * h);
-                __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a->qh + 32 * h)));
+                __m512i H =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a->qh + 32 * h)));
                 __m512i v0 = _mm512_or_si512(_mm512_and_si512(L, m4),
                                              _mm512_and_si512(_mm512_sllv_epi64(H, shl), m30));
                 __m512i v1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
                                              _mm512_and_si512(_mm512_srlv_epi64(H, shr), m30));
                 __m512i p0 = _mm512_maddubs_epi16(v0, xq[2 * h]);
                 __m512i p1 = _mm512_maddubs_epi16(v1, xq[2 * h + 1]);
-                sumi = _mm512_dpwssd_epi32(sumi, p0, _mm512_permutexvar_epi16(quad_idx16(2 * h), scz));
-                sumi = _mm512_dpwssd_epi32(sumi, p1, _mm512_permutexvar_epi16(quad_idx16(2 * h + 1), scz));
+                sumi =
+                    _mm512_dpwssd_epi32(sumi, p0, _mm512_permutexvar_epi16(quad_idx16(2 * h), scz));
+                sumi = _mm512_dpwssd_epi32(sumi, p1,
+                                           _mm512_permutexvar_epi16(quad_idx16(2 * h + 1), scz));
             }
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(dx * h2f(a->d)), _mm512_cvtepi32_ps(sumi), acc[r]);
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_set1_ps(dx * h2f(a->d)), _mm512_cvtepi32_ps(sumi), acc[r]);
         }
     }
     for (int r = 0; r < NR; r++)
@@ -306,19 +316,19 @@ INLINE void q6_K_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
 
 /* Float kernels: single row (rows kernels call them row after row), four independent
  * accumulators so the FMA latency is hidden; masked loads for the tail. */
-#define FLOAT_DOT_BODY(STEP, LOADW, LOADX, MACC)                                                 \
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;                    \
-    int64_t i = 0;                                                                               \
-    for (; i + 4 * (STEP) <= n; i += 4 * (STEP)) {                                               \
-        acc0 = MACC(acc0, LOADW(a + i, FULL), LOADX(b + i, FULL));                               \
-        acc1 = MACC(acc1, LOADW(a + i + (STEP), FULL), LOADX(b + i + (STEP), FULL));             \
-        acc2 = MACC(acc2, LOADW(a + i + 2 * (STEP), FULL), LOADX(b + i + 2 * (STEP), FULL));     \
-        acc3 = MACC(acc3, LOADW(a + i + 3 * (STEP), FULL), LOADX(b + i + 3 * (STEP), FULL));     \
-    }                                                                                            \
-    for (; i < n; i += (STEP)) {                                                                 \
-        MASK_T m = n - i >= (STEP) ? FULL : (MASK_T)((1ull << (n - i)) - 1);                     \
-        acc0 = MACC(acc0, LOADW(a + i, m), LOADX(b + i, m));                                     \
-    }                                                                                            \
+#define FLOAT_DOT_BODY(STEP, LOADW, LOADX, MACC)                                             \
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;                \
+    int64_t i = 0;                                                                           \
+    for (; i + 4 * (STEP) <= n; i += 4 * (STEP)) {                                           \
+        acc0 = MACC(acc0, LOADW(a + i, FULL), LOADX(b + i, FULL));                           \
+        acc1 = MACC(acc1, LOADW(a + i + (STEP), FULL), LOADX(b + i + (STEP), FULL));         \
+        acc2 = MACC(acc2, LOADW(a + i + 2 * (STEP), FULL), LOADX(b + i + 2 * (STEP), FULL)); \
+        acc3 = MACC(acc3, LOADW(a + i + 3 * (STEP), FULL), LOADX(b + i + 3 * (STEP), FULL)); \
+    }                                                                                        \
+    for (; i < n; i += (STEP)) {                                                             \
+        MASK_T m = n - i >= (STEP) ? FULL : (MASK_T)((1ull << (n - i)) - 1);                 \
+        acc0 = MACC(acc0, LOADW(a + i, m), LOADX(b + i, m));                                 \
+    }                                                                                        \
     *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 
 INLINE __m512 load_f32x16(const float *p, __mmask16 m)
@@ -343,7 +353,7 @@ INLINE __m512 fma_acc(__m512 acc, __m512 a, __m512 b)
 }
 
 #define MASK_T __mmask16
-#define FULL ((__mmask16)0xFFFF)
+#define FULL   ((__mmask16)0xFFFF)
 
 INLINE void f32_core(int64_t n, int NR, float *s, const void *w, size_t ws, const void *x)
 {
@@ -380,25 +390,28 @@ INLINE void bf16_core(int64_t n, int NR, float *s, const void *w, size_t ws, con
  * Q8_0: two blocks per zmm in natural order, weights flipped to unsigned with xor 0x80.
  * The tile kernel shares each unpacked weight group between up to 4 activation columns. */
 
-#define TARGET_VBMI                                                                               \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c")))
+#define TARGET_VBMI \
+    __attribute__(( \
+        target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c")))
 #define INLINE_VBMI static inline __attribute__((always_inline)) TARGET_VBMI
 
 #define PREP_GROUP_BYTES 576 /* 4 zmm x + 4 zmm seeds (Q8_0; Q4_0 uses 2) + 8 floats dx, padded */
-#define PREP_BUF_GROUPS 64   /* groups per prepared chunk, all columns together */
-#define TILE_NC 4
+#define PREP_BUF_GROUPS  64  /* groups per prepared chunk, all columns together */
+#define TILE_NC          4
 
 static const uint8_t idx_q4a[64] = {
-#define Q(k) 18 * k + 2, 18 * k + 3, 18 * k + 4, 18 * k + 5, 18 * k + 6, 18 * k + 7, 18 * k + 8,   \
-             18 * k + 9, 18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14,          \
-             18 * k + 15, 18 * k + 16, 18 * k + 17
+#define Q(k)                                                                                      \
+    18 * k + 2, 18 * k + 3, 18 * k + 4, 18 * k + 5, 18 * k + 6, 18 * k + 7, 18 * k + 8,           \
+        18 * k + 9, 18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14, 18 * k + 15, \
+        18 * k + 16, 18 * k + 17
     Q(0), Q(1), Q(2), Q(3)
 #undef Q
 };
 static const uint8_t idx_q4b[64] = {
-#define Q(k) 18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14, 18 * k + 15,         \
-             18 * k + 16, 18 * k + 17, 18 * k + 18, 18 * k + 19, 18 * k + 20, 18 * k + 21,          \
-             18 * k + 22, 18 * k + 23, 18 * k + 24, 18 * k + 25
+#define Q(k)                                                                                       \
+    18 * k + 10, 18 * k + 11, 18 * k + 12, 18 * k + 13, 18 * k + 14, 18 * k + 15, 18 * k + 16,     \
+        18 * k + 17, 18 * k + 18, 18 * k + 19, 18 * k + 20, 18 * k + 21, 18 * k + 22, 18 * k + 23, \
+        18 * k + 24, 18 * k + 25
     Q(0), Q(1), Q(2), Q(3)
 #undef Q
 };
@@ -457,15 +470,20 @@ INLINE_VBMI void q4_0_row_groups(const uint8_t *row, int64_t ng, int NC, uint8_t
         __m512i za = _mm512_permutex2var_epi8(l0, ia, l1);
         __m512i zb = _mm512_permutex2var_epi8(l1, ib, l2);
         __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(l0, i18, l1)));
-        __m512i lo_a = _mm512_and_si512(za, m4), hi_a = _mm512_and_si512(_mm512_srli_epi16(za, 4), m4);
-        __m512i lo_b = _mm512_and_si512(zb, m4), hi_b = _mm512_and_si512(_mm512_srli_epi16(zb, 4), m4);
+        __m512i lo_a = _mm512_and_si512(za, m4),
+                hi_a = _mm512_and_si512(_mm512_srli_epi16(za, 4), m4);
+        __m512i lo_b = _mm512_and_si512(zb, m4),
+                hi_b = _mm512_and_si512(_mm512_srli_epi16(zb, 4), m4);
         for (int c = 0; c < NC; c++) {
             const uint8_t *p = prep[c] + g * PREP_GROUP_BYTES;
-            __m512i sa = _mm512_dpbusd_epi32(_mm512_load_si512(p + 256), lo_a, _mm512_load_si512(p));
+            __m512i sa =
+                _mm512_dpbusd_epi32(_mm512_load_si512(p + 256), lo_a, _mm512_load_si512(p));
             sa = _mm512_dpbusd_epi32(sa, hi_a, _mm512_load_si512(p + 64));
-            __m512i sb = _mm512_dpbusd_epi32(_mm512_load_si512(p + 320), lo_b, _mm512_load_si512(p + 128));
+            __m512i sb =
+                _mm512_dpbusd_epi32(_mm512_load_si512(p + 320), lo_b, _mm512_load_si512(p + 128));
             sb = _mm512_dpbusd_epi32(sb, hi_b, _mm512_load_si512(p + 192));
-            __m512 sc = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_load_ps((const float *)(p + 512))));
+            __m512 sc =
+                _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_load_ps((const float *)(p + 512))));
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_permutexvar_ps(qa, sc), acc[c]);
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), _mm512_permutexvar_ps(qb, sc), acc[c]);
         }
@@ -482,8 +500,8 @@ INLINE void q8_0_row_groups(const uint8_t *row, int64_t ng, int NC, uint8_t *con
         __m256 dw = load_d8_stride34(row);
         __m512 sc[TILE_NC];
         for (int c = 0; c < NC; c++)
-            sc[c] = _mm512_castps256_ps512(
-                _mm256_mul_ps(dw, _mm256_load_ps((const float *)(prep[c] + g * PREP_GROUP_BYTES + 512))));
+            sc[c] = _mm512_castps256_ps512(_mm256_mul_ps(
+                dw, _mm256_load_ps((const float *)(prep[c] + g * PREP_GROUP_BYTES + 512))));
         for (int k = 0; k < 4; k++) {
             __m512i q = _mm512_xor_si512(load_2x32(a[2 * k].q, a[2 * k + 1].q), flip);
             for (int c = 0; c < NC; c++) {
@@ -510,58 +528,65 @@ INLINE float q80_tail(const uint8_t *row, const herd_block_q8_0 *xb, int64_t b0,
 }
 
 /* s[c*ss + r] = dot(row r, column c) for r < nr, c < nc. */
-#define DEFINE_Q80_TILE(name, is_q4, target, rowfn)                                             \
-    static target void name(int64_t n, int nr, int nc, float *s, size_t ss, const void *w,     \
-                            size_t ws, const void *x, size_t xs)                               \
-    {                                                                                           \
-        static __thread uint8_t prep_buf[PREP_BUF_GROUPS * PREP_GROUP_BYTES]                    \
-            __attribute__((aligned(64)));                                                       \
-        const int64_t nb = n / 32, ng = nb / 8;                                                 \
-        const size_t bsz = is_q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);          \
-        for (int c0 = 0; c0 < nc; c0 += TILE_NC) {                                              \
-            const int ncb = nc - c0 < TILE_NC ? nc - c0 : TILE_NC;                              \
-            const int64_t chunk = PREP_BUF_GROUPS / ncb;                                        \
-            const herd_block_q8_0 *xc[TILE_NC];                                                 \
-            uint8_t *prep[TILE_NC];                                                             \
-            for (int c = 0; c < ncb; c++) {                                                     \
-                xc[c] = (const herd_block_q8_0 *)((const char *)x + (size_t)(c0 + c) * xs);     \
-                prep[c] = prep_buf + (size_t)c * chunk * PREP_GROUP_BYTES;                      \
-            }                                                                                   \
-            for (int r = 0; r < nr; r++)                                                        \
-                for (int c = 0; c < ncb; c++)                                                   \
-                    s[(size_t)(c0 + c) * ss + r] = 0;                                           \
-            for (int64_t g0 = 0; g0 < ng; g0 += chunk) {                                        \
-                const int64_t gn = ng - g0 < chunk ? ng - g0 : chunk;                           \
-                for (int c = 0; c < ncb; c++)                                                   \
-                    prep_q80(xc[c] + g0 * 8, gn, prep[c], is_q4);                               \
-                for (int r = 0; r < nr; r++) {                                                  \
-                    const uint8_t *row = (const uint8_t *)w + (size_t)r * ws + g0 * 8 * bsz;    \
-                    __m512 acc[2 * TILE_NC]; /* Q8_0 uses both halves */                        \
-                    for (int c = 0; c < 2 * TILE_NC; c++)                                       \
-                        acc[c] = _mm512_setzero_ps();                                           \
-                    switch (ncb) {                                                              \
-                    case 1: rowfn(row, gn, 1, prep, acc); break;                                \
-                    case 2: rowfn(row, gn, 2, prep, acc); break;                                \
-                    case 3: rowfn(row, gn, 3, prep, acc); break;                                \
-                    default: rowfn(row, gn, 4, prep, acc); break;                               \
-                    }                                                                           \
-                    for (int c = 0; c < ncb; c++)                                               \
-                        s[(size_t)(c0 + c) * ss + r] +=                                         \
-                            _mm512_reduce_add_ps(_mm512_add_ps(acc[c], acc[TILE_NC + c]));      \
-                }                                                                               \
-            }                                                                                   \
-            if (ng * 8 < nb)                                                                    \
-                for (int r = 0; r < nr; r++)                                                    \
-                    for (int c = 0; c < ncb; c++)                                               \
-                        s[(size_t)(c0 + c) * ss + r] +=                                         \
-                            q80_tail((const uint8_t *)w + (size_t)r * ws, xc[c], ng * 8, nb,    \
-                                     is_q4);                                                    \
-        }                                                                                       \
-    }                                                                                           \
-    static target void name##_rows(int64_t n, int nr, float *s, const void *w, size_t ws,      \
-                                   const void *x)                                               \
-    {                                                                                           \
-        name(n, nr, 1, s, 1, w, ws, x, 0);                                                      \
+#define DEFINE_Q80_TILE(name, is_q4, target, rowfn)                                          \
+    static target void name(int64_t n, int nr, int nc, float *s, size_t ss, const void *w,   \
+                            size_t ws, const void *x, size_t xs)                             \
+    {                                                                                        \
+        static __thread uint8_t prep_buf[PREP_BUF_GROUPS * PREP_GROUP_BYTES]                 \
+            __attribute__((aligned(64)));                                                    \
+        const int64_t nb = n / 32, ng = nb / 8;                                              \
+        const size_t bsz = is_q4 ? sizeof(herd_block_q4_0) : sizeof(herd_block_q8_0);        \
+        for (int c0 = 0; c0 < nc; c0 += TILE_NC) {                                           \
+            const int ncb = nc - c0 < TILE_NC ? nc - c0 : TILE_NC;                           \
+            const int64_t chunk = PREP_BUF_GROUPS / ncb;                                     \
+            const herd_block_q8_0 *xc[TILE_NC];                                              \
+            uint8_t *prep[TILE_NC];                                                          \
+            for (int c = 0; c < ncb; c++) {                                                  \
+                xc[c] = (const herd_block_q8_0 *)((const char *)x + (size_t)(c0 + c) * xs);  \
+                prep[c] = prep_buf + (size_t)c * chunk * PREP_GROUP_BYTES;                   \
+            }                                                                                \
+            for (int r = 0; r < nr; r++)                                                     \
+                for (int c = 0; c < ncb; c++)                                                \
+                    s[(size_t)(c0 + c) * ss + r] = 0;                                        \
+            for (int64_t g0 = 0; g0 < ng; g0 += chunk) {                                     \
+                const int64_t gn = ng - g0 < chunk ? ng - g0 : chunk;                        \
+                for (int c = 0; c < ncb; c++)                                                \
+                    prep_q80(xc[c] + g0 * 8, gn, prep[c], is_q4);                            \
+                for (int r = 0; r < nr; r++) {                                               \
+                    const uint8_t *row = (const uint8_t *)w + (size_t)r * ws + g0 * 8 * bsz; \
+                    __m512 acc[2 * TILE_NC]; /* Q8_0 uses both halves */                     \
+                    for (int c = 0; c < 2 * TILE_NC; c++)                                    \
+                        acc[c] = _mm512_setzero_ps();                                        \
+                    switch (ncb) {                                                           \
+                    case 1:                                                                  \
+                        rowfn(row, gn, 1, prep, acc);                                        \
+                        break;                                                               \
+                    case 2:                                                                  \
+                        rowfn(row, gn, 2, prep, acc);                                        \
+                        break;                                                               \
+                    case 3:                                                                  \
+                        rowfn(row, gn, 3, prep, acc);                                        \
+                        break;                                                               \
+                    default:                                                                 \
+                        rowfn(row, gn, 4, prep, acc);                                        \
+                        break;                                                               \
+                    }                                                                        \
+                    for (int c = 0; c < ncb; c++)                                            \
+                        s[(size_t)(c0 + c) * ss + r] +=                                      \
+                            _mm512_reduce_add_ps(_mm512_add_ps(acc[c], acc[TILE_NC + c]));   \
+                }                                                                            \
+            }                                                                                \
+            if (ng * 8 < nb)                                                                 \
+                for (int r = 0; r < nr; r++)                                                 \
+                    for (int c = 0; c < ncb; c++)                                            \
+                        s[(size_t)(c0 + c) * ss + r] += q80_tail(                            \
+                            (const uint8_t *)w + (size_t)r * ws, xc[c], ng * 8, nb, is_q4);  \
+        }                                                                                    \
+    }                                                                                        \
+    static target void name##_rows(int64_t n, int nr, float *s, const void *w, size_t ws,    \
+                                   const void *x)                                            \
+    {                                                                                        \
+        name(n, nr, 1, s, 1, w, ws, x, 0);                                                   \
     }
 
 DEFINE_Q80_TILE(tile_q4_0_vbmi, 1, TARGET_VBMI, q4_0_row_groups)
@@ -590,8 +615,8 @@ INLINE void f16_tile_block(const uint16_t *w0, const uint16_t *w1, int NR2, int6
     if (i < len) {
         __mmask16 m = (__mmask16)((1u << (len - i)) - 1);
         __m512 a0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w0 + i));
-        __m512 a1 = NR2 == 2 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w1 + i))
-                             : _mm512_setzero_ps();
+        __m512 a1 =
+            NR2 == 2 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w1 + i)) : _mm512_setzero_ps();
         for (int c = 0; c < NC; c++) {
             __m512 xv = _mm512_maskz_load_ps(m, xp + (size_t)c * F16_TILE_CHUNK + i);
             acc[0][c] = _mm512_fmadd_ps(a0, xv, acc[0][c]);
@@ -613,18 +638,21 @@ static TARGET void tile_f16_cols(int64_t n, int nr, int nc, float *s, size_t ss,
         for (int64_t k0 = 0; k0 < n; k0 += F16_TILE_CHUNK) {
             const int64_t len = n - k0 < F16_TILE_CHUNK ? n - k0 : F16_TILE_CHUNK;
             for (int c = 0; c < ncb; c++) {
-                const uint16_t *xc = (const uint16_t *)((const char *)x + (size_t)(c0 + c) * xs) + k0;
+                const uint16_t *xc =
+                    (const uint16_t *)((const char *)x + (size_t)(c0 + c) * xs) + k0;
                 float *dst = xbuf + (size_t)c * F16_TILE_CHUNK;
                 int64_t i = 0;
                 for (; i + 16 <= len; i += 16)
-                    _mm512_store_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xc + i))));
+                    _mm512_store_ps(dst + i,
+                                    _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xc + i))));
                 for (; i < len; i++)
                     dst[i] = h2f(xc[i]);
             }
             for (int r = 0; r < nr; r += 2) {
                 const int nr2 = nr - r >= 2 ? 2 : 1;
                 const uint16_t *w0 = (const uint16_t *)((const char *)w + (size_t)r * ws) + k0;
-                const uint16_t *w1 = (const uint16_t *)((const char *)w + (size_t)(r + nr2 - 1) * ws) + k0;
+                const uint16_t *w1 =
+                    (const uint16_t *)((const char *)w + (size_t)(r + nr2 - 1) * ws) + k0;
                 __m512 acc[2][TILE_NC];
                 for (int j = 0; j < 2; j++)
                     for (int c = 0; c < TILE_NC; c++)
@@ -632,17 +660,33 @@ static TARGET void tile_f16_cols(int64_t n, int nr, int nc, float *s, size_t ss,
 #define F16_CASE(R, C) f16_tile_block(w0, w1, R, len, C, xbuf, acc)
                 if (nr2 == 2) {
                     switch (ncb) {
-                    case 1: F16_CASE(2, 1); break;
-                    case 2: F16_CASE(2, 2); break;
-                    case 3: F16_CASE(2, 3); break;
-                    default: F16_CASE(2, 4); break;
+                    case 1:
+                        F16_CASE(2, 1);
+                        break;
+                    case 2:
+                        F16_CASE(2, 2);
+                        break;
+                    case 3:
+                        F16_CASE(2, 3);
+                        break;
+                    default:
+                        F16_CASE(2, 4);
+                        break;
                     }
                 } else {
                     switch (ncb) {
-                    case 1: F16_CASE(1, 1); break;
-                    case 2: F16_CASE(1, 2); break;
-                    case 3: F16_CASE(1, 3); break;
-                    default: F16_CASE(1, 4); break;
+                    case 1:
+                        F16_CASE(1, 1);
+                        break;
+                    case 2:
+                        F16_CASE(1, 2);
+                        break;
+                    case 3:
+                        F16_CASE(1, 3);
+                        break;
+                    default:
+                        F16_CASE(1, 4);
+                        break;
                     }
                 }
 #undef F16_CASE
@@ -661,8 +705,9 @@ enum { KQ4, KQ5, KQ6 };
 INLINE void kq_row(int type, const uint8_t *row, int64_t nsb, int NC,
                    const herd_block_q8_K *const *xc, float *out)
 {
-    const size_t bsz = type == KQ4 ? sizeof(herd_block_q4_K)
-                     : type == KQ5 ? sizeof(herd_block_q5_K) : sizeof(herd_block_q6_K);
+    const size_t bsz = type == KQ4   ? sizeof(herd_block_q4_K)
+                       : type == KQ5 ? sizeof(herd_block_q5_K)
+                                     : sizeof(herd_block_q6_K);
     const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
     const __m512i m30 = _mm512_set1_epi8(0x30);
     const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
@@ -685,7 +730,8 @@ INLINE void kq_row(int type, const uint8_t *row, int64_t nsb, int NC,
             __m512i scz = _mm512_castsi256_si512(sc16);
             for (int h = 0; h < 2; h++) {
                 __m512i L = _mm512_loadu_si512(a->ql + 64 * h);
-                __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a->qh + 32 * h)));
+                __m512i H =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a->qh + 32 * h)));
                 qv[2 * h] = _mm512_or_si512(_mm512_and_si512(L, m4),
                                             _mm512_and_si512(_mm512_sllv_epi64(H, shl), m30));
                 qv[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
@@ -705,7 +751,8 @@ INLINE void kq_row(int type, const uint8_t *row, int64_t nsb, int NC,
                 hb = _mm512_broadcast_i64x4(
                     _mm256_loadu_si256((const __m256i *)((const herd_block_q5_K *)row)->qh));
             for (int k = 0; k < 4; k++) {
-                __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 32 * k)));
+                __m512i v =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 32 * k)));
                 v = _mm512_and_si512(_mm512_srlv_epi64(v, shift), m4);
                 if (type == KQ5) {
                     __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * k))),
@@ -733,8 +780,8 @@ INLINE void kq_row(int type, const uint8_t *row, int64_t nsb, int NC,
                 sumi = _mm512_setzero_si512();
             }
             for (int k = 0; k < 4; k++)
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(qv[k], _mm512_loadu_si512(b->q + 64 * k)),
-                                           scv[k]);
+                sumi = _mm512_dpwssd_epi32(
+                    sumi, _mm512_maddubs_epi16(qv[k], _mm512_loadu_si512(b->q + 64 * k)), scv[k]);
             acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(b->d * d), _mm512_cvtepi32_ps(sumi), acc[c]);
         }
     }
@@ -742,29 +789,37 @@ INLINE void kq_row(int type, const uint8_t *row, int64_t nsb, int NC,
         out[c] = _mm512_reduce_add_ps(acc[c]) - hsum128(accm[c]);
 }
 
-#define DEFINE_KQ_TILE(name, type, bsize)                                                       \
-    static TARGET void name(int64_t n, int nr, int nc, float *s, size_t ss, const void *w,     \
-                            size_t ws, const void *x, size_t xs)                               \
-    {                                                                                           \
-        const int64_t nsb = n / HERD_QK_K;                                                      \
-        for (int c0 = 0; c0 < nc; c0 += TILE_NC) {                                              \
-            const int ncb = nc - c0 < TILE_NC ? nc - c0 : TILE_NC;                              \
-            const herd_block_q8_K *xc[TILE_NC];                                                 \
-            for (int c = 0; c < ncb; c++)                                                       \
-                xc[c] = (const herd_block_q8_K *)((const char *)x + (size_t)(c0 + c) * xs);     \
-            for (int r = 0; r < nr; r++) {                                                      \
-                const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;                       \
-                float out[TILE_NC];                                                             \
-                switch (ncb) {                                                                  \
-                case 1: kq_row(type, row, nsb, 1, xc, out); break;                              \
-                case 2: kq_row(type, row, nsb, 2, xc, out); break;                              \
-                case 3: kq_row(type, row, nsb, 3, xc, out); break;                              \
-                default: kq_row(type, row, nsb, 4, xc, out); break;                             \
-                }                                                                               \
-                for (int c = 0; c < ncb; c++)                                                   \
-                    s[(size_t)(c0 + c) * ss + r] = out[c];                                      \
-            }                                                                                   \
-        }                                                                                       \
+#define DEFINE_KQ_TILE(name, type, bsize)                                                   \
+    static TARGET void name(int64_t n, int nr, int nc, float *s, size_t ss, const void *w,  \
+                            size_t ws, const void *x, size_t xs)                            \
+    {                                                                                       \
+        const int64_t nsb = n / HERD_QK_K;                                                  \
+        for (int c0 = 0; c0 < nc; c0 += TILE_NC) {                                          \
+            const int ncb = nc - c0 < TILE_NC ? nc - c0 : TILE_NC;                          \
+            const herd_block_q8_K *xc[TILE_NC];                                             \
+            for (int c = 0; c < ncb; c++)                                                   \
+                xc[c] = (const herd_block_q8_K *)((const char *)x + (size_t)(c0 + c) * xs); \
+            for (int r = 0; r < nr; r++) {                                                  \
+                const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;                   \
+                float out[TILE_NC];                                                         \
+                switch (ncb) {                                                              \
+                case 1:                                                                     \
+                    kq_row(type, row, nsb, 1, xc, out);                                     \
+                    break;                                                                  \
+                case 2:                                                                     \
+                    kq_row(type, row, nsb, 2, xc, out);                                     \
+                    break;                                                                  \
+                case 3:                                                                     \
+                    kq_row(type, row, nsb, 3, xc, out);                                     \
+                    break;                                                                  \
+                default:                                                                    \
+                    kq_row(type, row, nsb, 4, xc, out);                                     \
+                    break;                                                                  \
+                }                                                                           \
+                for (int c = 0; c < ncb; c++)                                               \
+                    s[(size_t)(c0 + c) * ss + r] = out[c];                                  \
+            }                                                                               \
+        }                                                                                   \
     }
 
 DEFINE_KQ_TILE(tile_q4_K_cols, KQ4, sizeof(herd_block_q4_K))
@@ -774,12 +829,12 @@ DEFINE_KQ_TILE(tile_q6_K_cols, KQ6, sizeof(herd_block_q6_K))
 /* ---- dot / rows / tile entry points ----------------------------------------------------- */
 
 /* single row: the core with NR 1; rows: one row after another (sequential streams) */
-#define DEFINE_ENTRY(name, target)                                                              \
-    static target void dot_##name(int64_t n, float *s, const void *w, const void *x)           \
-    {                                                                                           \
-        name##_core(n, 1, s, w, 0, x);                                                          \
-    }                                                                                           \
-    HERD_DEFINE_ROWS_FROM_DOT(rows_##name, dot_##name)                                          \
+#define DEFINE_ENTRY(name, target)                                                   \
+    static target void dot_##name(int64_t n, float *s, const void *w, const void *x) \
+    {                                                                                \
+        name##_core(n, 1, s, w, 0, x);                                               \
+    }                                                                                \
+    HERD_DEFINE_ROWS_FROM_DOT(rows_##name, dot_##name)                               \
     HERD_DEFINE_TILE_FROM_ROWS(tile_##name, rows_##name)
 
 DEFINE_ENTRY(f32, TARGET)
@@ -793,16 +848,16 @@ DEFINE_ENTRY(q6_K, TARGET)
 
 /* BF16 with vdpbf16ps: 32 products per instruction */
 #define MASK_T __mmask32
-#define FULL ((__mmask32)0xFFFFFFFFu)
+#define FULL   ((__mmask32)0xFFFFFFFFu)
 
 static inline __attribute__((always_inline)) TARGET_BF16 __m512i load_bf16x32(const uint16_t *p,
-                                                                            __mmask32 m)
+                                                                              __mmask32 m)
 {
     return _mm512_maskz_loadu_epi16(m, p);
 }
 
 static inline __attribute__((always_inline)) TARGET_BF16 __m512 dpbf16_acc(__m512 acc, __m512i a,
-                                                                         __m512i b)
+                                                                           __m512i b)
 {
     return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
 }
@@ -857,17 +912,33 @@ static TARGET_BF16 void tile_bf16_cols(int64_t n, int nr, int nc, float *s, size
 #define BF16_CASE(R, C) bf16_tile_block(w0, w1, R, n, C, xc, acc)
             if (nr2 == 2) {
                 switch (ncb) {
-                case 1: BF16_CASE(2, 1); break;
-                case 2: BF16_CASE(2, 2); break;
-                case 3: BF16_CASE(2, 3); break;
-                default: BF16_CASE(2, 4); break;
+                case 1:
+                    BF16_CASE(2, 1);
+                    break;
+                case 2:
+                    BF16_CASE(2, 2);
+                    break;
+                case 3:
+                    BF16_CASE(2, 3);
+                    break;
+                default:
+                    BF16_CASE(2, 4);
+                    break;
                 }
             } else {
                 switch (ncb) {
-                case 1: BF16_CASE(1, 1); break;
-                case 2: BF16_CASE(1, 2); break;
-                case 3: BF16_CASE(1, 3); break;
-                default: BF16_CASE(1, 4); break;
+                case 1:
+                    BF16_CASE(1, 1);
+                    break;
+                case 2:
+                    BF16_CASE(1, 2);
+                    break;
+                case 3:
+                    BF16_CASE(1, 3);
+                    break;
+                default:
+                    BF16_CASE(1, 4);
+                    break;
                 }
             }
 #undef BF16_CASE
@@ -916,7 +987,8 @@ static TARGET void quantize_q8_K(const float *x, void *dst, int64_t n)
         __m512 mul = _mm512_set1_ps(iscale);
         for (int j = 0; j < HERD_QK_K; j += 16) {
             __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), mul));
-            q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+            q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)),
+                                 _mm512_set1_epi32(-127));
             _mm_storeu_si128((__m128i *)(y[i].q + j), _mm512_cvtepi32_epi8(q));
             y[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(q);
         }
@@ -963,8 +1035,10 @@ static TARGET void quantize_bf16(const float *x, void *dst, int64_t n)
     const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
     for (; i + 16 <= n; i += 16) {
         __m512i u = _mm512_loadu_si512(x + i);
-        __mmask16 nan = _mm512_cmp_ps_mask(_mm512_castsi512_ps(u), _mm512_castsi512_ps(u), _CMP_UNORD_Q);
-        __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
+        __mmask16 nan =
+            _mm512_cmp_ps_mask(_mm512_castsi512_ps(u), _mm512_castsi512_ps(u), _CMP_UNORD_Q);
+        __m512i r = _mm512_add_epi32(
+            u, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
         r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
         _mm256_storeu_si256((__m256i *)(d + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
     }
@@ -974,9 +1048,9 @@ static TARGET void quantize_bf16(const float *x, void *dst, int64_t n)
 
 void herd_cpu_init_avx512(herd_isa_kernels *k, int has_bf16, int has_vbmi)
 {
-#define SET(T, name)                                                                            \
-    k->dot[HERD_TYPE_##T] = dot_##name;                                                         \
-    k->rows[HERD_TYPE_##T] = rows_##name;                                                       \
+#define SET(T, name)                      \
+    k->dot[HERD_TYPE_##T] = dot_##name;   \
+    k->rows[HERD_TYPE_##T] = rows_##name; \
     k->tile[HERD_TYPE_##T] = tile_##name;
     SET(F32, f32)
     SET(F16, f16)

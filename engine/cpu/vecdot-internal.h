@@ -11,25 +11,25 @@
 #define HERD_QK8_0 32
 
 typedef struct herd_block_q8_0 {
-    uint16_t d;     /* half */
+    uint16_t d; /* half */
     int8_t q[32];
 } herd_block_q8_0;
 
 typedef struct herd_block_q4_0 {
-    uint16_t d;     /* half */
-    uint8_t q[16];  /* w[j] = d*((q[j]&15)-8), w[j+16] = d*((q[j]>>4)-8) */
+    uint16_t d;    /* half */
+    uint8_t q[16]; /* w[j] = d*((q[j]&15)-8), w[j+16] = d*((q[j]>>4)-8) */
 } herd_block_q4_0;
 
 typedef struct herd_block_q4_K {
-    uint16_t d, dmin;   /* half */
-    uint8_t sc[12];     /* 6-bit scales and mins, packed */
+    uint16_t d, dmin; /* half */
+    uint8_t sc[12];   /* 6-bit scales and mins, packed */
     uint8_t q[128];
 } herd_block_q4_K;
 
 typedef struct herd_block_q5_K {
     uint16_t d, dmin;
     uint8_t sc[12];
-    uint8_t qh[32];     /* bit 2c of qh[l]: element 64c+l, bit 2c+1: element 64c+32+l */
+    uint8_t qh[32]; /* bit 2c of qh[l]: element 64c+l, bit 2c+1: element 64c+32+l */
     uint8_t q[128];
 } herd_block_q5_K;
 
@@ -37,7 +37,7 @@ typedef struct herd_block_q6_K {
     uint8_t ql[128];
     uint8_t qh[64];
     int8_t sc[16];
-    uint16_t d;         /* half, LAST */
+    uint16_t d; /* half, LAST */
 } herd_block_q6_K;
 
 static_assert(sizeof(herd_block_q8_0) == 34, "q8_0 layout");
@@ -73,21 +73,21 @@ static inline void herd_unpack_k_scales(const uint8_t sc[12], uint8_t out[16])
 }
 
 /* Generic multi-row and tile wrappers built from a dot / rows kernel (per ISA file). */
-#define HERD_DEFINE_ROWS_FROM_DOT(name, dotfn)                                                   \
-    static void name(int64_t n, int nr, float *s, const void *w, size_t ws, const void *x)     \
-    {                                                                                           \
-        for (int r = 0; r < nr; r++)                                                            \
-            dotfn(n, s + r, (const char *)w + (size_t)r * ws, x);                               \
+#define HERD_DEFINE_ROWS_FROM_DOT(name, dotfn)                                             \
+    static void name(int64_t n, int nr, float *s, const void *w, size_t ws, const void *x) \
+    {                                                                                      \
+        for (int r = 0; r < nr; r++)                                                       \
+            dotfn(n, s + r, (const char *)w + (size_t)r * ws, x);                          \
     }
 
-#define HERD_DEFINE_TILE_FROM_ROWS(name, rowsfn)                                                 \
-    static void name(int64_t n, int nr, int nc, float *s, size_t ss, const void *w, size_t ws,  \
-                     const void *x, size_t xs)                                                  \
-    {                                                                                           \
-        for (int r0 = 0; r0 < nr; r0 += HERD_VEC_DOT_MAX_NR) {                                  \
-            int m = nr - r0 < HERD_VEC_DOT_MAX_NR ? nr - r0 : HERD_VEC_DOT_MAX_NR;              \
-            for (int c = 0; c < nc; c++)                                                        \
-                rowsfn(n, m, s + (size_t)c * ss + r0, (const char *)w + (size_t)r0 * ws, ws,    \
-                       (const char *)x + (size_t)c * xs);                                       \
-        }                                                                                       \
+#define HERD_DEFINE_TILE_FROM_ROWS(name, rowsfn)                                               \
+    static void name(int64_t n, int nr, int nc, float *s, size_t ss, const void *w, size_t ws, \
+                     const void *x, size_t xs)                                                 \
+    {                                                                                          \
+        for (int r0 = 0; r0 < nr; r0 += HERD_VEC_DOT_MAX_NR) {                                 \
+            int m = nr - r0 < HERD_VEC_DOT_MAX_NR ? nr - r0 : HERD_VEC_DOT_MAX_NR;             \
+            for (int c = 0; c < nc; c++)                                                       \
+                rowsfn(n, m, s + (size_t)c * ss + r0, (const char *)w + (size_t)r0 * ws, ws,   \
+                       (const char *)x + (size_t)c * xs);                                      \
+        }                                                                                      \
     }

@@ -19,10 +19,10 @@
 #include "cuda-internal.cuh"
 #include "herd-cuda.h"
 
-#define STAGING_SIZE ((size_t)32 << 20)
-#define WEIGHT_ALIGN 256
+#define STAGING_SIZE  ((size_t)32 << 20)
+#define WEIGHT_ALIGN  256
 #define RESERVE_BYTES ((size_t)768 << 20) /* left free after the weights: arena, KV, cuBLAS */
-#define COUNTS_CAP 4096
+#define COUNTS_CAP    4096
 
 static cu_ctx *CTX(herd_backend *be)
 {
@@ -72,13 +72,13 @@ static void blas_load(cu_ctx *c)
     if (!b->lib)
         return;
     snprintf(c->info, sizeof c->info, "%s", found);
-#define SYM(field, name)                                                                          \
-    do {                                                                                          \
-        *(void **)&b->field = dlsym(b->lib, name);                                                \
-        if (!b->field) {                                                                          \
-            blas_unload(b);                                                                       \
-            return;                                                                               \
-        }                                                                                         \
+#define SYM(field, name)                           \
+    do {                                           \
+        *(void **)&b->field = dlsym(b->lib, name); \
+        if (!b->field) {                           \
+            blas_unload(b);                        \
+            return;                                \
+        }                                          \
     } while (0)
     SYM(create, "cublasCreate_v2");
     SYM(destroy, "cublasDestroy_v2");
@@ -174,10 +174,9 @@ static herd_status cu_buffer_alloc(herd_backend *be, size_t size, herd_buffer **
         free(b);
         size_t fr = 0, tot = 0;
         cudaMemGetInfo(&fr, &tot);
-        return herd_error_set(err, HERD_ERR_NOMEM,
-                              "CUDA: cannot allocate %.2f GiB on %s (%.2f GiB free): %s",
-                              size / 1073741824.0, c->prop.name, fr / 1073741824.0,
-                              cudaGetErrorString(e));
+        return herd_error_set(
+            err, HERD_ERR_NOMEM, "CUDA: cannot allocate %.2f GiB on %s (%.2f GiB free): %s",
+            size / 1073741824.0, c->prop.name, fr / 1073741824.0, cudaGetErrorString(e));
     }
     b->size = size;
     /* zero it: KV caches and inputs must not start with garbage (NaN * 0 = NaN) */
@@ -217,8 +216,8 @@ static void cu_tensor_bind(herd_backend *be, herd_tensor *t, herd_buffer *buf, s
     t->offs = offs;
 }
 
-static herd_status tensor_range(cu_ctx *c, const herd_tensor *t, size_t offs, size_t n,
-                                char **p, herd_error *err)
+static herd_status tensor_range(cu_ctx *c, const herd_tensor *t, size_t offs, size_t n, char **p,
+                                herd_error *err)
 {
     *p = herd_cu_ptr(c, t);
     size_t nb = herd_tensor_nbytes(t);
@@ -226,8 +225,10 @@ static herd_status tensor_range(cu_ctx *c, const herd_tensor *t, size_t offs, si
         return herd_error_set(err, HERD_ERR_INVALID, "CUDA: tensor %s has no device memory",
                               t->name);
     if (offs > nb || n > nb - offs)
-        return herd_error_set(err, HERD_ERR_INVALID, "CUDA: %zu bytes at %zu exceed tensor %s "
-                              "(%zu bytes)", n, offs, t->name, nb);
+        return herd_error_set(err, HERD_ERR_INVALID,
+                              "CUDA: %zu bytes at %zu exceed tensor %s "
+                              "(%zu bytes)",
+                              n, offs, t->name, nb);
     return HERD_OK;
 }
 
@@ -313,8 +314,10 @@ static herd_status cu_weights_upload(herd_backend *be, herd_tensor **w, int n,
             return herd_error_set(err, HERD_ERR_INVALID, "weight %s has no host data to upload",
                                   t->name);
         if (!herd_cu_type_ok(t->type))
-            return herd_error_set(err, HERD_ERR_UNSUPPORTED, "the CUDA backend does not support "
-                                  "%s weights (tensor '%s')", herd_type_name(t->type), t->name);
+            return herd_error_set(err, HERD_ERR_UNSUPPORTED,
+                                  "the CUDA backend does not support "
+                                  "%s weights (tensor '%s')",
+                                  herd_type_name(t->type), t->name);
         total += align_up(herd_tensor_nbytes(t), WEIGHT_ALIGN);
     }
     if (total == 0) {
@@ -345,9 +348,10 @@ static herd_status cu_weights_upload(herd_backend *be, herd_tensor **w, int n,
     if (e != cudaSuccess) {
         cudaGetLastError();
         free(b);
-        return herd_error_set(err, HERD_ERR_NOMEM, "CUDA: cannot allocate %.2f GiB for the "
-                              "weights on %s: %s", total / 1073741824.0, c->prop.name,
-                              cudaGetErrorString(e));
+        return herd_error_set(err, HERD_ERR_NOMEM,
+                              "CUDA: cannot allocate %.2f GiB for the "
+                              "weights on %s: %s",
+                              total / 1073741824.0, c->prop.name, cudaGetErrorString(e));
     }
     b->size = total;
     herd_status st = own(c, b, err);
@@ -483,8 +487,10 @@ static herd_status grow_dev(char **p, size_t *have, size_t need, const char *wha
         *p = NULL;
         size_t fr = 0, tot = 0;
         cudaMemGetInfo(&fr, &tot);
-        return herd_error_set(err, HERD_ERR_NOMEM, "CUDA: cannot allocate %.1f MiB for the %s "
-                              "(%.1f MiB free)", need / 1048576.0, what, fr / 1048576.0);
+        return herd_error_set(err, HERD_ERR_NOMEM,
+                              "CUDA: cannot allocate %.1f MiB for the %s "
+                              "(%.1f MiB free)",
+                              need / 1048576.0, what, fr / 1048576.0);
     }
     *have = need;
     return HERD_OK;
@@ -572,8 +578,8 @@ static herd_status cu_graph_compute(herd_backend *be, herd_graph *g, herd_error 
     if (g->n_nodes == 0)
         return HERD_OK;
     cudaSetDevice(c->device);
-    if ((st = grow_dev(&c->arena, &c->arena_size, g->arena_size ? g->arena_size : 256, "arena",
-                       c, err)))
+    if ((st = grow_dev(&c->arena, &c->arena_size, g->arena_size ? g->arena_size : 256, "arena", c,
+                       err)))
         return st;
     size_t scratch = 256;
     bool syncs = false;
@@ -596,8 +602,8 @@ static herd_status cu_graph_compute(herd_backend *be, herd_graph *g, herd_error 
         return st;
     const bool profile = be->profile;
     const bool capturable = !profile && !syncs && !c->no_graph;
-    const bool same = capturable && c->rec_prev_len == c->rec_len &&
-                      memcmp(c->rec_prev, c->rec, c->rec_len) == 0;
+    const bool same =
+        capturable && c->rec_prev_len == c->rec_len && memcmp(c->rec_prev, c->rec, c->rec_len) == 0;
     if (same && c->exec) {
         CU_CHECK(err, cudaGraphLaunch(c->exec, c->stream));
         c->n_replay++;
@@ -634,8 +640,8 @@ static herd_status cu_graph_compute(herd_backend *be, herd_graph *g, herd_error 
             c->rec_seen = 1;
         }
     }
-    CU_CHECK(err, cudaMemcpyAsync(c->h_flag, c->d_flag, sizeof(int), cudaMemcpyDeviceToHost,
-                                  c->stream));
+    CU_CHECK(err,
+             cudaMemcpyAsync(c->h_flag, c->d_flag, sizeof(int), cudaMemcpyDeviceToHost, c->stream));
     CU_CHECK(err, cudaMemsetAsync(c->d_flag, 0, sizeof(int), c->stream));
     cudaError_t e = cudaStreamSynchronize(c->stream);
     if (e != cudaSuccess)
@@ -715,16 +721,16 @@ extern "C" herd_backend *herd_backend_cuda_init(int device, herd_error *err)
     c->device = device;
     const char *ng = getenv("HERD_CUDA_NO_GRAPH");
     c->no_graph = ng && *ng && strcmp(ng, "0") != 0;
-#define INIT(call)                                                                                \
-    do {                                                                                          \
-        cudaError_t e_ = (call);                                                                  \
-        if (e_ != cudaSuccess) {                                                                  \
-            herd_error_set(err, HERD_ERR_DEVICE, "CUDA device %d: %s (%s)", device,               \
-                           cudaGetErrorString(e_), #call);                                        \
-            cudaGetLastError();                                                                   \
-            cu_free(be);                                                                          \
-            return NULL;                                                                          \
-        }                                                                                         \
+#define INIT(call)                                                                  \
+    do {                                                                            \
+        cudaError_t e_ = (call);                                                    \
+        if (e_ != cudaSuccess) {                                                    \
+            herd_error_set(err, HERD_ERR_DEVICE, "CUDA device %d: %s (%s)", device, \
+                           cudaGetErrorString(e_), #call);                          \
+            cudaGetLastError();                                                     \
+            cu_free(be);                                                            \
+            return NULL;                                                            \
+        }                                                                           \
     } while (0)
     INIT(cudaSetDevice(device));
     INIT(cudaGetDeviceProperties(&c->prop, device));

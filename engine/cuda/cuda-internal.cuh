@@ -12,15 +12,15 @@ extern "C" { /* the engine headers are C (types.h has no C++ guard) */
 #include "../backend.h"
 }
 
-#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+#define CEIL_DIV(a, b) (((a) + (b)-1) / (b))
 
 /* returns HERD_ERR_DEVICE from the calling function with the failing call's location */
-#define CU_CHECK(err, call)                                                                       \
-    do {                                                                                          \
-        cudaError_t e_ = (call);                                                                  \
-        if (e_ != cudaSuccess)                                                                    \
-            return herd_error_set((err), HERD_ERR_DEVICE, "CUDA: %s (%s:%d: %s)",                 \
-                                  cudaGetErrorString(e_), __FILE__, __LINE__, #call);             \
+#define CU_CHECK(err, call)                                                           \
+    do {                                                                              \
+        cudaError_t e_ = (call);                                                      \
+        if (e_ != cudaSuccess)                                                        \
+            return herd_error_set((err), HERD_ERR_DEVICE, "CUDA: %s (%s:%d: %s)",     \
+                                  cudaGetErrorString(e_), __FILE__, __LINE__, #call); \
     } while (0)
 
 struct herd_buffer {
@@ -48,16 +48,16 @@ typedef struct cu_ctx {
     int device;
     cudaDeviceProp prop;
     cudaStream_t stream;
-    cu_blas blas;       /* blas.h == NULL: built-in GEMM */
+    cu_blas blas; /* blas.h == NULL: built-in GEMM */
     char *arena;
     size_t arena_size;
-    char *scratch;      /* per-node temporaries (converted activations, weight tiles, ...) */
+    char *scratch; /* per-node temporaries (converted activations, weight tiles, ...) */
     size_t scratch_size;
-    int *d_flag;        /* set by kernels that saw an index out of range */
-    int *h_flag;        /* pinned */
-    int *h_counts;      /* pinned, MUL_MAT_ID prefill expert offsets */
+    int *d_flag;   /* set by kernels that saw an index out of range */
+    int *h_flag;   /* pinned */
+    int *h_counts; /* pinned, MUL_MAT_ID prefill expert offsets */
     size_t h_counts_cap;
-    void *staging[2];   /* pinned upload buffers */
+    void *staging[2]; /* pinned upload buffers */
     cudaEvent_t staging_ev[2];
     herd_buffer **owned; /* weight buffers */
     int n_owned, cap_owned;
@@ -65,7 +65,7 @@ typedef struct cu_ctx {
     bool no_graph;
     uint8_t *rec, *rec_prev; /* node records of this and the last capturable graph */
     size_t rec_len, rec_prev_len, rec_cap, rec_prev_cap;
-    int rec_seen;            /* times rec_prev was run */
+    int rec_seen; /* times rec_prev was run */
     cudaGraphExec_t exec;
     uint64_t n_capture, n_replay; /* herd_cuda_graph_stats */
     herd_op_profile prof;

@@ -102,11 +102,21 @@ __device__ float block_max(float v, float *sh)
 /* --- quantized blocks: traits and 8-value chunk dequantization (spec §7.6) --- */
 
 template <int T> struct qt;
-template <> struct qt<HERD_TYPE_Q8_0> { enum { BLK = 32, BYTES = 34, CPB = 4 }; };
-template <> struct qt<HERD_TYPE_Q4_0> { enum { BLK = 32, BYTES = 18, CPB = 4 }; };
-template <> struct qt<HERD_TYPE_Q4_K> { enum { BLK = 256, BYTES = 144, CPB = 32 }; };
-template <> struct qt<HERD_TYPE_Q5_K> { enum { BLK = 256, BYTES = 176, CPB = 32 }; };
-template <> struct qt<HERD_TYPE_Q6_K> { enum { BLK = 256, BYTES = 210, CPB = 32 }; };
+template <> struct qt<HERD_TYPE_Q8_0> {
+    enum { BLK = 32, BYTES = 34, CPB = 4 };
+};
+template <> struct qt<HERD_TYPE_Q4_0> {
+    enum { BLK = 32, BYTES = 18, CPB = 4 };
+};
+template <> struct qt<HERD_TYPE_Q4_K> {
+    enum { BLK = 256, BYTES = 144, CPB = 32 };
+};
+template <> struct qt<HERD_TYPE_Q5_K> {
+    enum { BLK = 256, BYTES = 176, CPB = 32 };
+};
+template <> struct qt<HERD_TYPE_Q6_K> {
+    enum { BLK = 256, BYTES = 210, CPB = 32 };
+};
 
 __host__ __device__ __forceinline__ void k_scale_min(int j, const uint8_t *sc, int *d, int *m)
 {
@@ -120,33 +130,37 @@ __host__ __device__ __forceinline__ void k_scale_min(int j, const uint8_t *sc, i
 }
 
 /* values v[0..7] of elements e0..e0+7 of block b, chunk ci < CPB */
-template <int T> __host__ __device__ __forceinline__ void deq8(const uint8_t *b, int ci, float *v, int *e0);
+template <int T>
+__host__ __device__ __forceinline__ void deq8(const uint8_t *b, int ci, float *v, int *e0);
 
 template <>
-__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q8_0>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q8_0>(const uint8_t *b, int ci, float *v,
+                                                              int *e0)
 {
     const float d = h2f(ld16(b));
     const int8_t *q = (const int8_t *)(b + 2 + 8 * ci);
-HD_UNROLL
+    HD_UNROLL
     for (int j = 0; j < 8; j++)
         v[j] = d * (float)q[j];
     *e0 = 8 * ci;
 }
 
 template <>
-__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_0>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_0>(const uint8_t *b, int ci, float *v,
+                                                              int *e0)
 {
     const float d = h2f(ld16(b));
     const int hi = ci >> 1, l0 = (ci & 1) * 8;
     const uint8_t *q = b + 2 + l0;
-HD_UNROLL
+    HD_UNROLL
     for (int j = 0; j < 8; j++)
         v[j] = d * (float)((hi ? q[j] >> 4 : q[j] & 15) - 8);
     *e0 = hi * 16 + l0;
 }
 
 template <>
-__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_K>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_K>(const uint8_t *b, int ci, float *v,
+                                                              int *e0)
 {
     const int c = ci >> 3, hi = (ci >> 2) & 1, l0 = (ci & 3) * 8;
     int sd, sm;
@@ -154,7 +168,7 @@ __host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q4_K>(const uint8_t *b, 
     const float dl = h2f(ld16(b)) * (float)sd, ml = h2f(ld16(b + 2)) * (float)sm;
     const uint2 qq = *(const uint2 *)(b + 16 + 32 * c + l0);
     const uint32_t w[2] = { qq.x, qq.y };
-HD_UNROLL
+    HD_UNROLL
     for (int j = 0; j < 8; j++) {
         uint32_t q = (w[j >> 2] >> (8 * (j & 3))) & 0xff;
         v[j] = dl * (float)(hi ? q >> 4 : q & 15) - ml;
@@ -163,7 +177,8 @@ HD_UNROLL
 }
 
 template <>
-__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q5_K>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q5_K>(const uint8_t *b, int ci, float *v,
+                                                              int *e0)
 {
     const int c = ci >> 3, hi = (ci >> 2) & 1, l0 = (ci & 3) * 8;
     int sd, sm;
@@ -173,7 +188,7 @@ __host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q5_K>(const uint8_t *b, 
     const uint2 hh = *(const uint2 *)(b + 16 + l0);
     const uint32_t w[2] = { qq.x, qq.y }, h[2] = { hh.x, hh.y };
     const int sh = 2 * c + hi;
-HD_UNROLL
+    HD_UNROLL
     for (int j = 0; j < 8; j++) {
         uint32_t q = (w[j >> 2] >> (8 * (j & 3))) & 0xff;
         uint32_t hb = (h[j >> 2] >> (8 * (j & 3) + sh)) & 1;
@@ -183,14 +198,15 @@ HD_UNROLL
 }
 
 template <>
-__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q6_K>(const uint8_t *b, int ci, float *v, int *e0)
+__host__ __device__ __forceinline__ void deq8<HERD_TYPE_Q6_K>(const uint8_t *b, int ci, float *v,
+                                                              int *e0)
 {
     const int e = 8 * ci, h = e >> 7, r = e & 127, qq = r >> 5, l0 = r & 31;
     const uint8_t *ql = b + 64 * h + (qq & 1) * 32 + l0;
     const uint8_t *qh = b + 128 + 32 * h + l0;
     const float d = h2f(ld16(b + 208)) * (float)(int8_t)b[192 + 8 * h + (l0 >> 4) + 2 * qq];
     const int ns = (qq >> 1) * 4, hs = 2 * qq;
-HD_UNROLL
+    HD_UNROLL
     for (int j = 0; j < 8; j++) {
         int q = ((ql[j] >> ns) & 15) | (((qh[j] >> hs) & 3) << 4);
         v[j] = d * (float)(q - 32);
@@ -220,8 +236,8 @@ __host__ __device__ __forceinline__ int ld32u(const uint8_t *p) /* 2-byte aligne
 
 /* sum over chunk ci of block b of w[e] * xq[e] * dx, e = e0..e0+7; x8: the chunk's 8 int8
  * activations as two words, dx their scale */
-template <int T> __host__ __device__ __forceinline__ float dot8(const uint8_t *b, int ci,
-                                                                const int *x8, float dx);
+template <int T>
+__host__ __device__ __forceinline__ float dot8(const uint8_t *b, int ci, const int *x8, float dx);
 
 template <>
 __host__ __device__ __forceinline__ float dot8<HERD_TYPE_Q8_0>(const uint8_t *b, int ci,
@@ -295,8 +311,14 @@ __host__ __device__ __forceinline__ float dot8<HERD_TYPE_Q6_K>(const uint8_t *b,
 
 /* plain element loads */
 template <typename T> __device__ __forceinline__ float ldf(const T *p);
-template <> __device__ __forceinline__ float ldf<float>(const float *p) { return *p; }
-template <> __device__ __forceinline__ float ldf<__half>(const __half *p) { return __half2float(*p); }
+template <> __device__ __forceinline__ float ldf<float>(const float *p)
+{
+    return *p;
+}
+template <> __device__ __forceinline__ float ldf<__half>(const __half *p)
+{
+    return __half2float(*p);
+}
 template <> __device__ __forceinline__ float ldf<__nv_bfloat16>(const __nv_bfloat16 *p)
 {
     return __bfloat162float(*p);
@@ -305,25 +327,34 @@ template <> __device__ __forceinline__ float ldf<__nv_bfloat16>(const __nv_bfloa
 __device__ __forceinline__ float ld_any(int type, const char *p)
 {
     switch (type) {
-    case HERD_TYPE_F16: return h2f(*(const uint16_t *)p);
-    case HERD_TYPE_BF16: return bf2f(*(const uint16_t *)p);
-    default: return *(const float *)p;
+    case HERD_TYPE_F16:
+        return h2f(*(const uint16_t *)p);
+    case HERD_TYPE_BF16:
+        return bf2f(*(const uint16_t *)p);
+    default:
+        return *(const float *)p;
     }
 }
 
 __device__ __forceinline__ void st_any(int type, char *p, float v)
 {
     switch (type) {
-    case HERD_TYPE_F16: *(__half *)p = __float2half_rn(v); break;
-    case HERD_TYPE_BF16: *(__nv_bfloat16 *)p = __float2bfloat16_rn(v); break;
-    default: *(float *)p = v; break;
+    case HERD_TYPE_F16:
+        *(__half *)p = __float2half_rn(v);
+        break;
+    case HERD_TYPE_BF16:
+        *(__nv_bfloat16 *)p = __float2bfloat16_rn(v);
+        break;
+    default:
+        *(float *)p = v;
+        break;
     }
 }
 
 /* --- matrix-vector (decode): one warp per weight row, up to 8 activation columns --- */
 
 #define MV_WARPS 4
-#define MV_MAXC 8
+#define MV_MAXC  8
 
 template <int T>
 __global__ void k_mv_q(const uint8_t *W, size_t ws, int N, int K, const float *X, size_t xs, int M,
@@ -543,7 +574,7 @@ __host__ __device__ __forceinline__ float dot_seg(const uint8_t *b, int seg, con
     if (T == HERD_TYPE_Q5_K)
         ld128(b + 16 + l0, h);
     int sl = 0, sh = 0, xsl = 0, xsh = 0;
-HD_UNROLL
+    HD_UNROLL
     for (int i = 0; i < 4; i++) {
         uint32_t wl = (uint32_t)q[i] & 0x0F0F0F0Fu, wh = ((uint32_t)q[i] >> 4) & 0x0F0F0F0Fu;
         if (T == HERD_TYPE_Q5_K) {
@@ -567,9 +598,9 @@ HD_UNROLL
 
 template <int T, int MC> /* MC: most activation columns (1 or MV_MAXC) */
 __global__ void __launch_bounds__(32 * MVK_WARPS)
-k_mv_kq(const uint8_t *__restrict__ W, size_t ws, int N, int K, const int8_t *__restrict__ XQ,
-        const float *__restrict__ XD, int M, float *__restrict__ O, size_t os,
-        const int *__restrict__ ids, size_t es, int E, int *flag, int wpr)
+    k_mv_kq(const uint8_t *__restrict__ W, size_t ws, int N, int K, const int8_t *__restrict__ XQ,
+            const float *__restrict__ XD, int M, float *__restrict__ O, size_t os,
+            const int *__restrict__ ids, size_t es, int E, int *flag, int wpr)
 {
     __shared__ float red[MVK_WARPS][MC];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -786,7 +817,7 @@ __global__ void k_mmid_scatter(const float *tmp, int N, const int *slot_of, floa
 /* --- attention --- */
 
 #define ATT_WARPS 4
-#define ATT_MAXD 256
+#define ATT_MAXD  256
 
 /* keys [*s0, *s1] (positions; slot = position % R) that split sp of nsplit handles for a query
  * at position p: the mask's range [lo, hi] cut into nsplit nearly equal parts (empty: s0 > s1) */
@@ -813,8 +844,8 @@ __host__ __device__ __forceinline__ void attn_split_range(int mask, int C, int n
 
 template <typename KT>
 __global__ void k_attn(const char *Q, td q, const char *Kc, td k, const char *Vc, td v,
-                       const int *qpos, char *O, td o, int mask, int C, int nkv, int R,
-                       int tfloor, float tscale, float scale0, int nsplit, float *part)
+                       const int *qpos, char *O, td o, int mask, int C, int nkv, int R, int tfloor,
+                       float tscale, float scale0, int nsplit, float *part)
 {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
     __shared__ float sm_acc[ATT_WARPS][ATT_MAXD];
@@ -905,16 +936,16 @@ __global__ void k_attn(const char *Q, td q, const char *Kc, td k, const char *Vc
  * hd from shared memory), online softmax per query, then the tile's probabilities are broadcast
  * with shuffles and each lane accumulates its dims (d = lane + 32 i) of P V. Masks, ring slots
  * and the temperature are the same as k_attn's. */
-#define ATQ_Q 16
-#define ATQ_K 32
-#define ATQ_D 128
+#define ATQ_Q   16
+#define ATQ_K   32
+#define ATQ_D   128
 #define ATQ_PAD 4
 
 template <typename KT>
 __global__ void __launch_bounds__(128)
-k_attn_tile(const char *Q, td q, const char *Kc, td k, const char *Vc, td v, const int *qpos,
-            char *O, td o, int mask, int C, int nkv, int R, int tfloor, float tscale,
-            float scale0)
+    k_attn_tile(const char *Q, td q, const char *Kc, td k, const char *Vc, td v, const int *qpos,
+                char *O, td o, int mask, int C, int nkv, int R, int tfloor, float tscale,
+                float scale0)
 {
     __shared__ __align__(16) float qs[ATQ_Q][ATQ_D + ATQ_PAD];
     __shared__ __align__(16) float ks[ATQ_K][ATQ_D + ATQ_PAD];
@@ -987,8 +1018,8 @@ k_attn_tile(const char *Q, td q, const char *Kc, td k, const char *Vc, td v, con
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const float4 qq = ((const float4 *)&qs[warp * 4 + i][0])[d4];
-                sc[i] = fmaf(qq.x, kk.x, fmaf(qq.y, kk.y, fmaf(qq.z, kk.z, fmaf(qq.w, kk.w,
-                                                                                  sc[i]))));
+                sc[i] =
+                    fmaf(qq.x, kk.x, fmaf(qq.y, kk.y, fmaf(qq.z, kk.z, fmaf(qq.w, kk.w, sc[i]))));
             }
         }
         float pr[4];
@@ -1086,8 +1117,7 @@ __device__ __forceinline__ int64_t offs4(const int64_t *ix, const int64_t *nb)
 }
 
 /* ADD MUL SCALE SILU GELU SIGMOID SWIGLU over out's elements (a, b strided; b broadcasts) */
-__global__ void k_eltwise(int op, const char *A, td a, const char *B, td b, char *O, td o,
-                          float s)
+__global__ void k_eltwise(int op, const char *A, td a, const char *B, td b, char *O, td o, float s)
 {
     const int64_t n = o.ne[0] * o.ne[1] * o.ne[2] * o.ne[3];
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
@@ -1404,8 +1434,9 @@ __global__ void k_synth_plain(uint16_t *dst, size_t n, uint64_t seed, float a, i
 {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
-        const float u = (float)(mix64(seed + (i + 1) * 0x9E3779B97F4A7C15ull) >> 40) /
-                            16777216.0f * 2.0f - 1.0f;
+        const float u =
+            (float)(mix64(seed + (i + 1) * 0x9E3779B97F4A7C15ull) >> 40) / 16777216.0f * 2.0f -
+            1.0f;
         const float v = a * u * 1.7f;
         dst[i] = bf ? __bfloat16_as_ushort(__float2bfloat16_rn(v))
                     : __half_as_ushort(__float2half_rn(v));
@@ -1431,12 +1462,12 @@ __global__ void k_synth_scales(uint8_t *dst, size_t nblocks, int bytes, int off0
 /* ------------------------------------------------------------------------------------------ */
 /* kernel launchers                                                                            */
 
-#define LAUNCH_CHECK(err)                                                                         \
-    do {                                                                                          \
-        cudaError_t e_ = cudaGetLastError();                                                      \
-        if (e_ != cudaSuccess)                                                                    \
-            return herd_error_set((err), HERD_ERR_DEVICE, "CUDA launch: %s (%s:%d)",              \
-                                  cudaGetErrorString(e_), __FILE__, __LINE__);                    \
+#define LAUNCH_CHECK(err)                                                            \
+    do {                                                                             \
+        cudaError_t e_ = cudaGetLastError();                                         \
+        if (e_ != cudaSuccess)                                                       \
+            return herd_error_set((err), HERD_ERR_DEVICE, "CUDA launch: %s (%s:%d)", \
+                                  cudaGetErrorString(e_), __FILE__, __LINE__);       \
     } while (0)
 
 static inline size_t al256(size_t n)
@@ -1460,8 +1491,10 @@ bool herd_cu_type_ok(herd_type t)
     case HERD_TYPE_Q4_0:
     case HERD_TYPE_Q4_K:
     case HERD_TYPE_Q5_K:
-    case HERD_TYPE_Q6_K: return true;
-    default: return false;
+    case HERD_TYPE_Q6_K:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -1470,7 +1503,7 @@ static bool is_quant(herd_type t)
     return t != HERD_TYPE_F32 && t != HERD_TYPE_F16 && t != HERD_TYPE_BF16;
 }
 
-#define MV_MAX_M 8              /* columns up to which matmuls stay matrix-vector */
+#define MV_MAX_M   8                  /* columns up to which matmuls stay matrix-vector */
 #define TILE_BYTES ((size_t)64 << 20) /* F16 weight tile of the GEMM path */
 
 static int64_t tile_rows(int64_t N, int64_t K)
@@ -1492,8 +1525,10 @@ static herd_status gemm(cu_ctx *c, cudaDataType dt, const void *A, int lda, cons
                                            dt, lda, B, dt, ldb, &zero, C, CUDA_R_32F, ldc,
                                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (s != CUBLAS_STATUS_SUCCESS)
-            return herd_error_set(err, HERD_ERR_DEVICE, "cublasGemmEx failed (status %d, m %d n %d "
-                                  "k %d)", (int)s, m, n, k);
+            return herd_error_set(err, HERD_ERR_DEVICE,
+                                  "cublasGemmEx failed (status %d, m %d n %d "
+                                  "k %d)",
+                                  (int)s, m, n, k);
         return HERD_OK;
     }
     dim3 grid(CEIL_DIV(m, GT), CEIL_DIV(n, GT)), blk(GT, GT);
@@ -1501,12 +1536,11 @@ static herd_status gemm(cu_ctx *c, cudaDataType dt, const void *A, int lda, cons
         k_gemm<float><<<grid, blk, 0, c->stream>>>((const float *)A, lda, (const float *)B, ldb, C,
                                                    ldc, m, n, k);
     else if (dt == CUDA_R_16F)
-        k_gemm<__half><<<grid, blk, 0, c->stream>>>((const __half *)A, lda, (const __half *)B,
-                                                     ldb, C, ldc, m, n, k);
+        k_gemm<__half><<<grid, blk, 0, c->stream>>>((const __half *)A, lda, (const __half *)B, ldb,
+                                                    C, ldc, m, n, k);
     else
-        k_gemm<__nv_bfloat16><<<grid, blk, 0, c->stream>>>((const __nv_bfloat16 *)A, lda,
-                                                           (const __nv_bfloat16 *)B, ldb, C, ldc,
-                                                           m, n, k);
+        k_gemm<__nv_bfloat16><<<grid, blk, 0, c->stream>>>(
+            (const __nv_bfloat16 *)A, lda, (const __nv_bfloat16 *)B, ldb, C, ldc, m, n, k);
     LAUNCH_CHECK(err);
     return HERD_OK;
 }
@@ -1569,8 +1603,7 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
         float *xd = (float *)(qb + al256((size_t)K * M));
         const int64_t nthreads = (int64_t)(K / 32) * M * 32;
         if (q8buf) {
-            k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, col_map, xq,
-                                                                  xd);
+            k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, col_map, xq, xd);
             LAUNCH_CHECK(err);
         } else if (!(c->q8_src == X && c->q8_K == K && c->q8_M == M && c->q8_xs == xs)) {
             k_quant_x<<<(int)CEIL_DIV(nthreads, 256), 256, 0, s>>>(X, xs, K, M, NULL, xq, xd);
@@ -1592,8 +1625,8 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
                 wpr *= 2;
             dim3 g2(CEIL_DIV(N, MVK_WARPS / wpr), ids ? M : 1);
             const bool one = ids || M == 1;
-#define MVK(T, MC) k_mv_kq<T, MC><<<g2, 32 * MVK_WARPS, 0, s>>>(w, ws, N, K, xq, xd, M, O, os, \
-                                                              ids, es, E, f, wpr)
+#define MVK(T, MC) \
+    k_mv_kq<T, MC><<<g2, 32 * MVK_WARPS, 0, s>>>(w, ws, N, K, xq, xd, M, O, os, ids, es, E, f, wpr)
             if (wt == HERD_TYPE_Q4_K && one)
                 MVK(HERD_TYPE_Q4_K, 1);
             else if (wt == HERD_TYPE_Q4_K)
@@ -1607,8 +1640,10 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
             return HERD_OK;
         }
         switch (wt) {
-#define MVQ8(T)                                                                                   \
-    case T: k_mv_q8<T><<<grid, blk, 0, s>>>(w, ws, N, K, xq, xd, M, O, os, ids, es, E, f); break;
+#define MVQ8(T)                                                                        \
+    case T:                                                                            \
+        k_mv_q8<T><<<grid, blk, 0, s>>>(w, ws, N, K, xq, xd, M, O, os, ids, es, E, f); \
+        break;
             MVQ8(HERD_TYPE_Q8_0)
             MVQ8(HERD_TYPE_Q4_0)
             MVQ8(HERD_TYPE_Q4_K)
@@ -1623,8 +1658,10 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
         return HERD_OK;
     }
     switch (wt) {
-#define MVQ(T)                                                                                    \
-    case T: k_mv_q<T><<<grid, blk, 0, s>>>(w, ws, N, K, X, xs, M, O, os, ids, es, E, f); break;
+#define MVQ(T)                                                                       \
+    case T:                                                                          \
+        k_mv_q<T><<<grid, blk, 0, s>>>(w, ws, N, K, X, xs, M, O, os, ids, es, E, f); \
+        break;
         MVQ(HERD_TYPE_Q8_0)
         MVQ(HERD_TYPE_Q4_0)
         MVQ(HERD_TYPE_Q4_K)
@@ -1632,16 +1669,16 @@ static herd_status launch_mv(cu_ctx *c, herd_type wt, const char *W, size_t ws, 
         MVQ(HERD_TYPE_Q6_K)
 #undef MVQ
     case HERD_TYPE_F32:
-        k_mv_plain<float><<<grid, blk, 0, s>>>((const float *)W, ws, N, K, X, xs, M, O, os, ids,
-                                               es, E, f);
+        k_mv_plain<float>
+            <<<grid, blk, 0, s>>>((const float *)W, ws, N, K, X, xs, M, O, os, ids, es, E, f);
         break;
     case HERD_TYPE_F16:
-        k_mv_plain<__half><<<grid, blk, 0, s>>>((const __half *)W, ws, N, K, X, xs, M, O, os, ids,
-                                                es, E, f);
+        k_mv_plain<__half>
+            <<<grid, blk, 0, s>>>((const __half *)W, ws, N, K, X, xs, M, O, os, ids, es, E, f);
         break;
     case HERD_TYPE_BF16:
-        k_mv_plain<__nv_bfloat16><<<grid, blk, 0, s>>>((const __nv_bfloat16 *)W, ws, N, K, X, xs,
-                                                       M, O, os, ids, es, E, f);
+        k_mv_plain<__nv_bfloat16><<<grid, blk, 0, s>>>((const __nv_bfloat16 *)W, ws, N, K, X, xs, M,
+                                                       O, os, ids, es, E, f);
         break;
     default:
         return herd_error_set(err, HERD_ERR_UNSUPPORTED, "CUDA: no kernel for %s weights",
@@ -1659,16 +1696,19 @@ static herd_status launch_deq_tile(cu_ctx *c, herd_type wt, const char *W, size_
     const int g = (int)CEIL_DIV(n, 256);
     const uint8_t *w = (const uint8_t *)W;
     switch (wt) {
-#define DQ(T)                                                                                     \
-    case T: k_deq_tile<T><<<g, 256, 0, c->stream>>>(w, ws, r0, nr, K, dst); break;
+#define DQ(T)                                                           \
+    case T:                                                             \
+        k_deq_tile<T><<<g, 256, 0, c->stream>>>(w, ws, r0, nr, K, dst); \
+        break;
         DQ(HERD_TYPE_Q8_0)
         DQ(HERD_TYPE_Q4_0)
         DQ(HERD_TYPE_Q4_K)
         DQ(HERD_TYPE_Q5_K)
         DQ(HERD_TYPE_Q6_K)
 #undef DQ
-    default: return herd_error_set(err, HERD_ERR_UNSUPPORTED, "CUDA: cannot dequantize %s",
-                                   herd_type_name(wt));
+    default:
+        return herd_error_set(err, HERD_ERR_UNSUPPORTED, "CUDA: cannot dequantize %s",
+                              herd_type_name(wt));
     }
     LAUNCH_CHECK(err);
     return HERD_OK;
@@ -1694,8 +1734,8 @@ static herd_status launch_pack(cu_ctx *c, cudaDataType dt, const float *X, size_
     else if (dt == CUDA_R_16F)
         k_x_pack<__half><<<g, 256, 0, c->stream>>>(X, xs, K, M, col_of, (__half *)dst);
     else
-        k_x_pack<__nv_bfloat16><<<g, 256, 0, c->stream>>>(X, xs, K, M, col_of,
-                                                          (__nv_bfloat16 *)dst);
+        k_x_pack<__nv_bfloat16>
+            <<<g, 256, 0, c->stream>>>(X, xs, K, M, col_of, (__nv_bfloat16 *)dst);
     LAUNCH_CHECK(err);
     return HERD_OK;
 }
@@ -1804,7 +1844,7 @@ static herd_status op_mul_mat_id(cu_ctx *c, const herd_node *n, herd_error *err)
             return st;
     }
     k_mmid_scatter<<<(int)CEIL_DIV((int64_t)N * M, 256), 256, 0, c->stream>>>(tmp, N, slot_of, ob,
-                                                                               os, M);
+                                                                              os, M);
     LAUNCH_CHECK(err);
     return HERD_OK;
 }
@@ -1853,26 +1893,28 @@ static herd_status op_attention(cu_ctx *c, const herd_node *n, herd_error *err)
     if (attn_tiled(n)) {
         dim3 g2((unsigned)q->ne[1], (unsigned)CEIL_DIV(q->ne[2], ATQ_Q));
         if (k->type == HERD_TYPE_F16)
-            k_attn_tile<__half><<<g2, 128, 0, c->stream>>>(herd_cu_ptr(c, q), mk_td(q),
-                herd_cu_ptr(c, k), mk_td(k), herd_cu_ptr(c, v), mk_td(v), qpos,
-                herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->ip[1], n->ip[2], R, n->ip[4],
-                n->fp[1], n->fp[0]);
+            k_attn_tile<__half><<<g2, 128, 0, c->stream>>>(
+                herd_cu_ptr(c, q), mk_td(q), herd_cu_ptr(c, k), mk_td(k), herd_cu_ptr(c, v),
+                mk_td(v), qpos, herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->ip[1], n->ip[2], R,
+                n->ip[4], n->fp[1], n->fp[0]);
         else
-            k_attn_tile<float><<<g2, 128, 0, c->stream>>>(herd_cu_ptr(c, q), mk_td(q),
-                herd_cu_ptr(c, k), mk_td(k), herd_cu_ptr(c, v), mk_td(v), qpos,
-                herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->ip[1], n->ip[2], R, n->ip[4],
-                n->fp[1], n->fp[0]);
+            k_attn_tile<float><<<g2, 128, 0, c->stream>>>(
+                herd_cu_ptr(c, q), mk_td(q), herd_cu_ptr(c, k), mk_td(k), herd_cu_ptr(c, v),
+                mk_td(v), qpos, herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->ip[1], n->ip[2], R,
+                n->ip[4], n->fp[1], n->fp[0]);
         LAUNCH_CHECK(err);
         return HERD_OK;
     }
     if (k->type == HERD_TYPE_F16)
-        k_attn<__half><<<grid, blk, 0, c->stream>>>(herd_cu_ptr(c, q), mk_td(q), herd_cu_ptr(c, k),
-            mk_td(k), herd_cu_ptr(c, v), mk_td(v), qpos, herd_cu_ptr(c, out), mk_td(out),
-            n->ip[0], n->ip[1], n->ip[2], R, n->ip[4], n->fp[1], n->fp[0], ns, part);
+        k_attn<__half><<<grid, blk, 0, c->stream>>>(
+            herd_cu_ptr(c, q), mk_td(q), herd_cu_ptr(c, k), mk_td(k), herd_cu_ptr(c, v), mk_td(v),
+            qpos, herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->ip[1], n->ip[2], R, n->ip[4],
+            n->fp[1], n->fp[0], ns, part);
     else
-        k_attn<float><<<grid, blk, 0, c->stream>>>(herd_cu_ptr(c, q), mk_td(q), herd_cu_ptr(c, k),
-            mk_td(k), herd_cu_ptr(c, v), mk_td(v), qpos, herd_cu_ptr(c, out), mk_td(out),
-            n->ip[0], n->ip[1], n->ip[2], R, n->ip[4], n->fp[1], n->fp[0], ns, part);
+        k_attn<float><<<grid, blk, 0, c->stream>>>(
+            herd_cu_ptr(c, q), mk_td(q), herd_cu_ptr(c, k), mk_td(k), herd_cu_ptr(c, v), mk_td(v),
+            qpos, herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->ip[1], n->ip[2], R, n->ip[4],
+            n->fp[1], n->fp[0], ns, part);
     LAUNCH_CHECK(err);
     if (ns > 1) {
         k_attn_combine<<<dim3((unsigned)q->ne[1], (unsigned)q->ne[2]), 128, 0, c->stream>>>(
@@ -1901,10 +1943,10 @@ static herd_status op_get_rows(cu_ctx *c, const herd_node *n, herd_error *err)
     const int g = (int)CEIL_DIV((int64_t)cnt * (D / (int)ti->blck) * ((int)ti->blck / 8), 256);
     const uint8_t *t8 = (const uint8_t *)tb;
     switch (tab->type) {
-#define GR(T)                                                                                     \
-    case T:                                                                                       \
-        k_get_rows_q<T><<<g, 256, 0, c->stream>>>(t8, tab->nb[1], tab->ne[1], D, ib, cnt, ob,    \
-                                                  out->nb[1], c->d_flag);                         \
+#define GR(T)                                                                                 \
+    case T:                                                                                   \
+        k_get_rows_q<T><<<g, 256, 0, c->stream>>>(t8, tab->nb[1], tab->ne[1], D, ib, cnt, ob, \
+                                                  out->nb[1], c->d_flag);                     \
         break;
         GR(HERD_TYPE_Q8_0)
         GR(HERD_TYPE_Q4_0)
@@ -1912,8 +1954,9 @@ static herd_status op_get_rows(cu_ctx *c, const herd_node *n, herd_error *err)
         GR(HERD_TYPE_Q5_K)
         GR(HERD_TYPE_Q6_K)
 #undef GR
-    default: return herd_error_set(err, HERD_ERR_UNSUPPORTED, "CUDA get_rows: type %s",
-                                   herd_type_name(tab->type));
+    default:
+        return herd_error_set(err, HERD_ERR_UNSUPPORTED, "CUDA get_rows: type %s",
+                              herd_type_name(tab->type));
     }
     LAUNCH_CHECK(err);
     return HERD_OK;
@@ -1929,16 +1972,18 @@ herd_status herd_cu_run_node(cu_ctx *c, const herd_node *n, herd_error *err)
     cudaStream_t s = c->stream;
     const int64_t nel = herd_tensor_nelements(out);
     switch (n->op) {
-    case HERD_OP_GET_ROWS: return op_get_rows(c, n, err);
+    case HERD_OP_GET_ROWS:
+        return op_get_rows(c, n, err);
     case HERD_OP_SET_ROWS:
         if (b->ne[1] > 0)
-            k_set_rows<<<(unsigned)b->ne[1], 256, 0, s>>>(herd_cu_ptr(c, out), mk_td(out),
-                                                          herd_cu_ptr(c, b), mk_td(b),
-                                                          (const int *)herd_cu_ptr(c, n->src[2]),
-                                                          c->d_flag);
+            k_set_rows<<<(unsigned)b->ne[1], 256, 0, s>>>(
+                herd_cu_ptr(c, out), mk_td(out), herd_cu_ptr(c, b), mk_td(b),
+                (const int *)herd_cu_ptr(c, n->src[2]), c->d_flag);
         break;
-    case HERD_OP_MUL_MAT: return op_mul_mat(c, n, err);
-    case HERD_OP_MUL_MAT_ID: return op_mul_mat_id(c, n, err);
+    case HERD_OP_MUL_MAT:
+        return op_mul_mat(c, n, err);
+    case HERD_OP_MUL_MAT_ID:
+        return op_mul_mat_id(c, n, err);
     case HERD_OP_RMS_NORM:
     case HERD_OP_LAYER_NORM: {
         const int64_t rows = a->ne[1] * a->ne[2] * a->ne[3];
@@ -1958,13 +2003,13 @@ herd_status herd_cu_run_node(cu_ctx *c, const herd_node *n, herd_error *err)
         const int64_t cnt = a->ne[0] / 2 * a->ne[1] * a->ne[2];
         const float *ff = !two && n->src[2] ? (const float *)herd_cu_ptr(c, n->src[2]) : NULL;
         if (cnt > 0)
-            k_rope<<<grid_for(cnt, 256), 256, 0, s>>>(herd_cu_ptr(c, a), mk_td(a),
-                                                      (const int *)herd_cu_ptr(c, b), ff,
-                                                      herd_cu_ptr(c, out), mk_td(out), n->ip[0],
-                                                      n->fp[0], two);
+            k_rope<<<grid_for(cnt, 256), 256, 0, s>>>(
+                herd_cu_ptr(c, a), mk_td(a), (const int *)herd_cu_ptr(c, b), ff,
+                herd_cu_ptr(c, out), mk_td(out), n->ip[0], n->fp[0], two);
         break;
     }
-    case HERD_OP_ATTENTION: return op_attention(c, n, err);
+    case HERD_OP_ATTENTION:
+        return op_attention(c, n, err);
     case HERD_OP_KV_STORE: {
         const int R = n->ip[0] > 0 ? n->ip[0] : (int)b->ne[2];
         const int64_t cnt = a->ne[0] * a->ne[1] * a->ne[2];
@@ -2066,7 +2111,8 @@ size_t herd_cu_node_scratch(cu_ctx *c, const herd_node *n)
         const herd_tensor *q = n->src[0];
         return al256((size_t)(q->ne[1] * q->ne[2]) * ns * (q->ne[0] + 2) * 4);
     }
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -2156,8 +2202,8 @@ herd_status herd_cu_validate(cu_ctx *c, const herd_node *n, int i, herd_error *e
         const herd_tensor *k = b, *v = n->src[2];
         const int R = n->ip[3];
         if (!f32_rows(a) || !k || !v || k->ne[0] != a->ne[0] || v->ne[0] != a->ne[0] ||
-            k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || k->ne[1] <= 0 ||
-            a->ne[1] % k->ne[1] || a->ne[3] != 1 || a->ne[0] > ATT_MAXD || k->type != v->type)
+            k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || k->ne[1] <= 0 || a->ne[1] % k->ne[1] ||
+            a->ne[3] != 1 || a->ne[0] > ATT_MAXD || k->type != v->type)
             BAD("bad shapes (head dim <= %d, K and V of one type)", i, op, ATT_MAXD);
         if ((k->type != HERD_TYPE_F32 && k->type != HERD_TYPE_F16) ||
             k->nb[0] != herd_type_get(k->type)->bytes || v->nb[0] != herd_type_get(v->type)->bytes)
@@ -2260,8 +2306,12 @@ herd_status herd_cu_synth(cu_ctx *c, const herd_tensor *t, void *dst, herd_error
     int o0 = 0, o1 = -1;
     float s0 = 0, s1 = 0;
     switch (t->type) {
-    case HERD_TYPE_Q8_0: s0 = a / 64.0f; break;
-    case HERD_TYPE_Q4_0: s0 = a / 4.0f; break;
+    case HERD_TYPE_Q8_0:
+        s0 = a / 64.0f;
+        break;
+    case HERD_TYPE_Q4_0:
+        s0 = a / 4.0f;
+        break;
     case HERD_TYPE_Q4_K:
     case HERD_TYPE_Q5_K:
         s0 = a / 256.0f;
@@ -2304,12 +2354,23 @@ extern "C" int herd_cu_host_dequantize(herd_type t, const void *src, int64_t n, 
 {
     const uint8_t *s8 = (const uint8_t *)src;
     switch (t) {
-    case HERD_TYPE_Q8_0: host_deq<HERD_TYPE_Q8_0>(s8, n, out); return 1;
-    case HERD_TYPE_Q4_0: host_deq<HERD_TYPE_Q4_0>(s8, n, out); return 1;
-    case HERD_TYPE_Q4_K: host_deq<HERD_TYPE_Q4_K>(s8, n, out); return 1;
-    case HERD_TYPE_Q5_K: host_deq<HERD_TYPE_Q5_K>(s8, n, out); return 1;
-    case HERD_TYPE_Q6_K: host_deq<HERD_TYPE_Q6_K>(s8, n, out); return 1;
-    default: return 0;
+    case HERD_TYPE_Q8_0:
+        host_deq<HERD_TYPE_Q8_0>(s8, n, out);
+        return 1;
+    case HERD_TYPE_Q4_0:
+        host_deq<HERD_TYPE_Q4_0>(s8, n, out);
+        return 1;
+    case HERD_TYPE_Q4_K:
+        host_deq<HERD_TYPE_Q4_K>(s8, n, out);
+        return 1;
+    case HERD_TYPE_Q5_K:
+        host_deq<HERD_TYPE_Q5_K>(s8, n, out);
+        return 1;
+    case HERD_TYPE_Q6_K:
+        host_deq<HERD_TYPE_Q6_K>(s8, n, out);
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -2360,17 +2421,27 @@ template <int T> static double host_dot(const uint8_t *w, const float *x, int64_
     return acc;
 }
 
-extern "C" int herd_cu_host_dot(herd_type t, const void *w, const float *x, int64_t n,
-                                double *out)
+extern "C" int herd_cu_host_dot(herd_type t, const void *w, const float *x, int64_t n, double *out)
 {
     const uint8_t *w8 = (const uint8_t *)w;
     switch (t) {
-    case HERD_TYPE_Q8_0: *out = host_dot<HERD_TYPE_Q8_0>(w8, x, n); return 1;
-    case HERD_TYPE_Q4_0: *out = host_dot<HERD_TYPE_Q4_0>(w8, x, n); return 1;
-    case HERD_TYPE_Q4_K: *out = host_dot<HERD_TYPE_Q4_K>(w8, x, n); return 1;
-    case HERD_TYPE_Q5_K: *out = host_dot<HERD_TYPE_Q5_K>(w8, x, n); return 1;
-    case HERD_TYPE_Q6_K: *out = host_dot<HERD_TYPE_Q6_K>(w8, x, n); return 1;
-    default: return 0;
+    case HERD_TYPE_Q8_0:
+        *out = host_dot<HERD_TYPE_Q8_0>(w8, x, n);
+        return 1;
+    case HERD_TYPE_Q4_0:
+        *out = host_dot<HERD_TYPE_Q4_0>(w8, x, n);
+        return 1;
+    case HERD_TYPE_Q4_K:
+        *out = host_dot<HERD_TYPE_Q4_K>(w8, x, n);
+        return 1;
+    case HERD_TYPE_Q5_K:
+        *out = host_dot<HERD_TYPE_Q5_K>(w8, x, n);
+        return 1;
+    case HERD_TYPE_Q6_K:
+        *out = host_dot<HERD_TYPE_Q6_K>(w8, x, n);
+        return 1;
+    default:
+        return 0;
     }
 }
 

@@ -101,9 +101,10 @@ static herd_status tensor_copy(herd_backend *be, const herd_tensor *t, void *hos
         return st;
     size_t nb = herd_tensor_nbytes(t);
     if (offs > nb || n > nb - offs)
-        return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: %s of %zu bytes at %zu exceeds "
-                              "tensor %s (%zu bytes)", upload ? "set" : "get", n, offs, t->name,
-                              nb);
+        return herd_error_set(err, HERD_ERR_INVALID,
+                              "Vulkan: %s of %zu bytes at %zu exceeds "
+                              "tensor %s (%zu bytes)",
+                              upload ? "set" : "get", n, offs, t->name, nb);
     return herd_vk_copy(vk, b, o + offs, host, n, upload, err);
 }
 
@@ -273,8 +274,8 @@ static void full_barrier(VkCommandBuffer cb, VkPipelineStageFlags src)
 {
     VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                            .srcAccessMask = VK_ACCESS_MEMORY_WRITE_BIT,
-                           .dstAccessMask = VK_ACCESS_SHADER_READ_BIT |
-                                            VK_ACCESS_SHADER_WRITE_BIT };
+                           .dstAccessMask =
+                               VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT };
     vkCmdPipelineBarrier(cb, src, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0,
                          NULL);
 }

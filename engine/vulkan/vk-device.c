@@ -10,20 +10,34 @@
 const char *herd_vk_result_str(VkResult r)
 {
     switch (r) {
-    case VK_SUCCESS: return "VK_SUCCESS";
-    case VK_NOT_READY: return "VK_NOT_READY";
-    case VK_TIMEOUT: return "VK_TIMEOUT";
-    case VK_ERROR_OUT_OF_HOST_MEMORY: return "VK_ERROR_OUT_OF_HOST_MEMORY";
-    case VK_ERROR_OUT_OF_DEVICE_MEMORY: return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
-    case VK_ERROR_INITIALIZATION_FAILED: return "VK_ERROR_INITIALIZATION_FAILED";
-    case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST";
-    case VK_ERROR_MEMORY_MAP_FAILED: return "VK_ERROR_MEMORY_MAP_FAILED";
-    case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT";
-    case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT";
-    case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT";
-    case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER";
-    case VK_ERROR_TOO_MANY_OBJECTS: return "VK_ERROR_TOO_MANY_OBJECTS";
-    default: return "VkResult error";
+    case VK_SUCCESS:
+        return "VK_SUCCESS";
+    case VK_NOT_READY:
+        return "VK_NOT_READY";
+    case VK_TIMEOUT:
+        return "VK_TIMEOUT";
+    case VK_ERROR_OUT_OF_HOST_MEMORY:
+        return "VK_ERROR_OUT_OF_HOST_MEMORY";
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY:
+        return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+    case VK_ERROR_INITIALIZATION_FAILED:
+        return "VK_ERROR_INITIALIZATION_FAILED";
+    case VK_ERROR_DEVICE_LOST:
+        return "VK_ERROR_DEVICE_LOST";
+    case VK_ERROR_MEMORY_MAP_FAILED:
+        return "VK_ERROR_MEMORY_MAP_FAILED";
+    case VK_ERROR_LAYER_NOT_PRESENT:
+        return "VK_ERROR_LAYER_NOT_PRESENT";
+    case VK_ERROR_EXTENSION_NOT_PRESENT:
+        return "VK_ERROR_EXTENSION_NOT_PRESENT";
+    case VK_ERROR_FEATURE_NOT_PRESENT:
+        return "VK_ERROR_FEATURE_NOT_PRESENT";
+    case VK_ERROR_INCOMPATIBLE_DRIVER:
+        return "VK_ERROR_INCOMPATIBLE_DRIVER";
+    case VK_ERROR_TOO_MANY_OBJECTS:
+        return "VK_ERROR_TOO_MANY_OBJECTS";
+    default:
+        return "VkResult error";
     }
 }
 
@@ -45,11 +59,16 @@ static VkResult make_instance(VkInstance *inst)
 static int type_rank(VkPhysicalDeviceType t)
 {
     switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 3;
-    default: return 4;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+        return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+        return 1;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+        return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+        return 3;
+    default:
+        return 4;
     }
 }
 
@@ -103,9 +122,8 @@ int herd_vulkan_list_devices(char names[][256], int max)
     for (uint32_t i = 0; i < n && (int)i < max; i++) {
         VkPhysicalDeviceProperties p;
         vkGetPhysicalDeviceProperties(d[i], &p);
-        snprintf(names[i], 256, "%.200s [%s, Vulkan %u.%u]", p.deviceName,
-                 type_name(p.deviceType), VK_API_VERSION_MAJOR(p.apiVersion),
-                 VK_API_VERSION_MINOR(p.apiVersion));
+        snprintf(names[i], 256, "%.200s [%s, Vulkan %u.%u]", p.deviceName, type_name(p.deviceType),
+                 VK_API_VERSION_MAJOR(p.apiVersion), VK_API_VERSION_MINOR(p.apiVersion));
     }
     free(d);
     vkDestroyInstance(inst, NULL);
@@ -139,7 +157,8 @@ herd_status herd_vk_device_open(herd_vk *vk, int device, herd_error *err)
         vk->inst = VK_NULL_HANDLE;
         return herd_error_set(err, HERD_ERR_DEVICE,
                               "Vulkan: no usable driver (vkCreateInstance: %s); is a Vulkan ICD "
-                              "installed (e.g. mesa-vulkan-drivers)?", herd_vk_result_str(r));
+                              "installed (e.g. mesa-vulkan-drivers)?",
+                              herd_vk_result_str(r));
     }
     VkPhysicalDevice *devs;
     uint32_t n = sorted_devices(vk->inst, &devs);
@@ -150,7 +169,8 @@ herd_status herd_vk_device_open(herd_vk *vk, int device, herd_error *err)
         free(devs);
         return herd_error_set(err, HERD_ERR_INVALID,
                               "Vulkan: device %d does not exist (%u device%s; see 'herd-cli "
-                              "devices')", device, n, n == 1 ? "" : "s");
+                              "devices')",
+                              device, n, n == 1 ? "" : "s");
     }
     vk->pdev = devs[device];
     free(devs);
@@ -159,27 +179,31 @@ herd_status herd_vk_device_open(herd_vk *vk, int device, herd_error *err)
     vkGetPhysicalDeviceMemoryProperties(vk->pdev, &vk->mem_props);
     snprintf(vk->name, sizeof vk->name, "%.200s", vk->props.deviceName);
     if (vk->props.apiVersion < VK_API_VERSION_1_2)
-        return herd_error_set(err, HERD_ERR_UNSUPPORTED,
-                              "Vulkan: %s supports Vulkan %u.%u; Herd needs 1.2", vk->name,
-                              VK_API_VERSION_MAJOR(vk->props.apiVersion),
-                              VK_API_VERSION_MINOR(vk->props.apiVersion));
+        return herd_error_set(
+            err, HERD_ERR_UNSUPPORTED, "Vulkan: %s supports Vulkan %u.%u; Herd needs 1.2", vk->name,
+            VK_API_VERSION_MAJOR(vk->props.apiVersion), VK_API_VERSION_MINOR(vk->props.apiVersion));
 
     VkPhysicalDeviceVulkan12Features f12 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES
+    };
     VkPhysicalDevice16BitStorageFeatures f16s = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES, .pNext = &f12 };
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES, .pNext = &f12
+    };
     VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
                                      .pNext = &f16s };
     vkGetPhysicalDeviceFeatures2(vk->pdev, &f2);
     if (!f12.bufferDeviceAddress || !f2.features.shaderInt64)
         return herd_error_set(err, HERD_ERR_UNSUPPORTED,
                               "Vulkan: %s lacks bufferDeviceAddress or shaderInt64, which the "
-                              "Herd shaders need", vk->name);
+                              "Herd shaders need",
+                              vk->name);
 
     VkPhysicalDeviceSubgroupProperties sg = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES };
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES
+    };
     VkPhysicalDeviceMaintenance3Properties m3 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &sg };
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &sg
+    };
     VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
                                        .pNext = &m3 };
     vkGetPhysicalDeviceProperties2(vk->pdev, &p2);
@@ -188,8 +212,8 @@ herd_status herd_vk_device_open(herd_vk *vk, int device, herd_error *err)
                        (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
                        (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
                        !env_set("HERD_VK_NO_SUBGROUP");
-    vk->use_8bit = f12.storageBuffer8BitAccess && f16s.storageBuffer16BitAccess &&
-                   f12.shaderInt8 && f2.features.shaderInt16 && !env_set("HERD_VK_NO_8BIT");
+    vk->use_8bit = f12.storageBuffer8BitAccess && f16s.storageBuffer16BitAccess && f12.shaderInt8 &&
+                   f2.features.shaderInt16 && !env_set("HERD_VK_NO_8BIT");
     vk->f32_act = env_set("HERD_VK_F32_ACT");
 
     /* a queue family with compute; prefer one without graphics (async compute) */

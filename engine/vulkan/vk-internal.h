@@ -19,11 +19,11 @@ struct herd_buffer {
 
 /* One recorded dispatch: the command buffer is reused while the list is byte-identical. */
 typedef struct herd_vk_rec {
-    int32_t pipe;      /* index into herd_vk_shaders */
-    int32_t op;        /* herd_op, for profiling */
-    int32_t aux;       /* 1: an activation-rounding pass run for the node that follows */
-    uint32_t gx, gy;   /* workgroup counts */
-    uint32_t barrier;  /* a memory barrier precedes this dispatch */
+    int32_t pipe;     /* index into herd_vk_shaders */
+    int32_t op;       /* herd_op, for profiling */
+    int32_t aux;      /* 1: an activation-rounding pass run for the node that follows */
+    uint32_t gx, gy;  /* workgroup counts */
+    uint32_t barrier; /* a memory barrier precedes this dispatch */
     uint32_t push_size;
     uint8_t push[HERD_VK_PUSH_MAX];
 } herd_vk_rec;
@@ -37,9 +37,9 @@ typedef struct herd_vk {
     VkPhysicalDeviceProperties props;
     VkPhysicalDeviceMemoryProperties mem_props;
     VkDeviceSize max_alloc;
-    bool has_budget;    /* VK_EXT_memory_budget */
-    bool use_8bit;      /* 8/16-bit storage loads in dequant shaders */
-    bool use_subgroup;  /* subgroup arithmetic reductions in mul_mv */
+    bool has_budget;   /* VK_EXT_memory_budget */
+    bool use_8bit;     /* 8/16-bit storage loads in dequant shaders */
+    bool use_subgroup; /* subgroup arithmetic reductions in mul_mv */
     char name[256];
 
     VkCommandPool pool;
@@ -47,10 +47,10 @@ typedef struct herd_vk {
     VkFence fence;
     VkPipelineLayout layout;
     VkPipelineCache cache;
-    VkPipeline *pipes;  /* per herd_vk_shaders entry, created on first use */
+    VkPipeline *pipes; /* per herd_vk_shaders entry, created on first use */
     int n_pipes;
 
-    bool f32_act;       /* HERD_VK_F32_ACT=1: matmuls on unrounded F32 activations */
+    bool f32_act; /* HERD_VK_F32_ACT=1: matmuls on unrounded F32 activations */
 
     herd_buffer *staging;
     herd_buffer *scratch; /* rounded matmul activations: HERD_VK_ACT_SLOTS slots */
@@ -59,7 +59,7 @@ typedef struct herd_vk {
     herd_buffer *arena;
     herd_buffer **owned; /* weight buffers made by weights_upload */
     int n_owned, cap_owned;
-    size_t allocated;    /* bytes of device memory we hold */
+    size_t allocated; /* bytes of device memory we hold */
 
     herd_vk_rec *recs, *recorded;
     int n_recs, cap_recs, n_recorded;
@@ -81,14 +81,16 @@ typedef struct herd_vk {
     herd_op_profile prof;
 } herd_vk;
 
-#define VK_CHECK_RET(err, call)                                                                   \
-    do {                                                                                          \
-        VkResult r_ = (call);                                                                     \
-        if (r_ != VK_SUCCESS)                                                                     \
-            return herd_error_set((err), r_ == VK_ERROR_OUT_OF_DEVICE_MEMORY ||                   \
-                                         r_ == VK_ERROR_OUT_OF_HOST_MEMORY                        \
-                                         ? HERD_ERR_NOMEM : HERD_ERR_DEVICE,                      \
-                                  "Vulkan: %s failed (%s)", #call, herd_vk_result_str(r_));       \
+#define VK_CHECK_RET(err, call)                                                             \
+    do {                                                                                    \
+        VkResult r_ = (call);                                                               \
+        if (r_ != VK_SUCCESS)                                                               \
+            return herd_error_set((err),                                                    \
+                                  r_ == VK_ERROR_OUT_OF_DEVICE_MEMORY ||                    \
+                                          r_ == VK_ERROR_OUT_OF_HOST_MEMORY                 \
+                                      ? HERD_ERR_NOMEM                                      \
+                                      : HERD_ERR_DEVICE,                                    \
+                                  "Vulkan: %s failed (%s)", #call, herd_vk_result_str(r_)); \
     } while (0)
 
 const char *herd_vk_result_str(VkResult r);
@@ -128,8 +130,8 @@ const char *herd_vk_act_kind(herd_vk *vk, const herd_node *n, size_t *bytes);
  * of its partials. */
 uint32_t herd_vk_attn_splits(const herd_node *n, size_t *bytes);
 /* The pass that merges the slices; rec_main is the node's own (already encoded) record. */
-herd_status herd_vk_encode_attn_combine(herd_vk *vk, const herd_vk_rec *rec_main,
-                                        herd_vk_rec *rec, herd_error *err);
+herd_status herd_vk_encode_attn_combine(herd_vk *vk, const herd_vk_rec *rec_main, herd_vk_rec *rec,
+                                        herd_error *err);
 herd_status herd_vk_encode_quant_act(herd_vk *vk, const herd_node *n, VkDeviceAddress dst,
                                      herd_vk_rec *rec, herd_error *err);
 herd_status herd_vk_tensor_addr(herd_vk *vk, const herd_tensor *t, VkDeviceAddress *addr,

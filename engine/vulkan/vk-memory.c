@@ -28,8 +28,8 @@ herd_status herd_vk_buffer_new(herd_vk *vk, size_t size, bool host, herd_buffer 
     if (vk->max_alloc && size > vk->max_alloc)
         return herd_error_set(err, HERD_ERR_NOMEM,
                               "Vulkan: a buffer of %zu MiB exceeds %s's allocation limit of %llu "
-                              "MiB", size >> 20, vk->name,
-                              (unsigned long long)(vk->max_alloc >> 20));
+                              "MiB",
+                              size >> 20, vk->name, (unsigned long long)(vk->max_alloc >> 20));
     herd_buffer *b = calloc(1, sizeof *b);
     if (!b)
         return herd_error_set(err, HERD_ERR_NOMEM, "out of memory");
@@ -57,9 +57,9 @@ herd_status herd_vk_buffer_new(herd_vk *vk, size_t size, bool host, herd_buffer 
             VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
         mt = find_mem_type(vk, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
         if (mt < 0)
-            mt = find_mem_type(vk, req.memoryTypeBits,
-                               VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
-                                   VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0);
+            mt = find_mem_type(
+                vk, req.memoryTypeBits,
+                VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0);
     } else {
         mt = find_mem_type(vk, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
         if (mt < 0)
@@ -82,10 +82,9 @@ herd_status herd_vk_buffer_new(herd_vk *vk, size_t size, bool host, herd_buffer 
         r = vkMapMemory(vk->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map);
     if (r != VK_SUCCESS) {
         herd_vk_buffer_free(vk, b);
-        return herd_error_set(err, HERD_ERR_NOMEM,
-                              "Vulkan: could not allocate %zu MiB of %s memory on %s (%s)",
-                              size >> 20, host ? "host-visible" : "device", vk->name,
-                              herd_vk_result_str(r));
+        return herd_error_set(
+            err, HERD_ERR_NOMEM, "Vulkan: could not allocate %zu MiB of %s memory on %s (%s)",
+            size >> 20, host ? "host-visible" : "device", vk->name, herd_vk_result_str(r));
     }
     if (!host) {
         VkBufferDeviceAddressInfo dai = { .sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO,
@@ -123,8 +122,8 @@ static herd_status copy_chunk(herd_vk *vk, herd_buffer *b, size_t offs, size_t n
     /* earlier dispatches and copies (any submission) finish their writes first */
     VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                            .srcAccessMask = VK_ACCESS_MEMORY_WRITE_BIT,
-                           .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT |
-                                            VK_ACCESS_TRANSFER_WRITE_BIT };
+                           .dstAccessMask =
+                               VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT };
     vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
                          1, &mb, 0, NULL, 0, NULL);
     VkBufferCopy c = { .srcOffset = upload ? 0 : offs, .dstOffset = upload ? offs : 0, .size = n };
@@ -182,9 +181,11 @@ size_t herd_vk_mem_free(herd_vk *vk)
         return 0;
     if (vk->has_budget) {
         VkPhysicalDeviceMemoryBudgetPropertiesEXT bp = {
-            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT };
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT
+        };
         VkPhysicalDeviceMemoryProperties2 mp = {
-            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2, .pNext = &bp };
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2, .pNext = &bp
+        };
         vkGetPhysicalDeviceMemoryProperties2(vk->pdev, &mp);
         VkDeviceSize b = bp.heapBudget[heap], u = bp.heapUsage[heap];
         if (b > 0)

@@ -22,10 +22,9 @@ herd_status herd_vk_tensor_addr(herd_vk *vk, const herd_tensor *t, VkDeviceAddre
         hb = vk->arena;
     } else {
         if (!b->buf)
-            return herd_error_set(err, HERD_ERR_INVALID,
-                                  "Vulkan: %s %s is not in device memory (bind or upload it)",
-                                  b->kind == HERD_TENSOR_WEIGHT ? "weight" : "state tensor",
-                                  b->name);
+            return herd_error_set(
+                err, HERD_ERR_INVALID, "Vulkan: %s %s is not in device memory (bind or upload it)",
+                b->kind == HERD_TENSOR_WEIGHT ? "weight" : "state tensor", b->name);
         hb = b->buf;
     }
     o += b->offs;
@@ -41,15 +40,24 @@ herd_status herd_vk_tensor_addr(herd_vk *vk, const herd_tensor *t, VkDeviceAddre
 static const char *wtype_name(herd_type t)
 {
     switch (t) {
-    case HERD_TYPE_F32: return "f32";
-    case HERD_TYPE_F16: return "f16";
-    case HERD_TYPE_BF16: return "bf16";
-    case HERD_TYPE_Q8_0: return "q8_0";
-    case HERD_TYPE_Q4_0: return "q4_0";
-    case HERD_TYPE_Q4_K: return "q4_k";
-    case HERD_TYPE_Q5_K: return "q5_k";
-    case HERD_TYPE_Q6_K: return "q6_k";
-    default: return NULL;
+    case HERD_TYPE_F32:
+        return "f32";
+    case HERD_TYPE_F16:
+        return "f16";
+    case HERD_TYPE_BF16:
+        return "bf16";
+    case HERD_TYPE_Q8_0:
+        return "q8_0";
+    case HERD_TYPE_Q4_0:
+        return "q4_0";
+    case HERD_TYPE_Q4_K:
+        return "q4_k";
+    case HERD_TYPE_Q5_K:
+        return "q5_k";
+    case HERD_TYPE_Q6_K:
+        return "q6_k";
+    default:
+        return NULL;
     }
 }
 
@@ -70,26 +78,28 @@ static herd_status set_grid(herd_vk *vk, herd_vk_rec *rec, uint64_t groups, herd
     uint64_t gx = groups < mx ? groups : mx;
     uint64_t gy = (groups + gx - 1) / gx;
     if (gy > my)
-        return herd_error_set(err, HERD_ERR_LIMIT, "Vulkan: %llu workgroups exceed the device "
-                              "limit", (unsigned long long)groups);
+        return herd_error_set(err, HERD_ERR_LIMIT,
+                              "Vulkan: %llu workgroups exceed the device "
+                              "limit",
+                              (unsigned long long)groups);
     rec->gx = (uint32_t)gx;
     rec->gy = (uint32_t)gy;
     return HERD_OK;
 }
 
-#define ADDR(t, dst)                                                                              \
-    do {                                                                                          \
-        VkDeviceAddress a_;                                                                       \
-        herd_status st_ = herd_vk_tensor_addr(vk, (t), &a_, NULL, NULL, err);                     \
-        if (st_)                                                                                  \
-            return st_;                                                                           \
-        (dst) = a_;                                                                               \
+#define ADDR(t, dst)                                                          \
+    do {                                                                      \
+        VkDeviceAddress a_;                                                   \
+        herd_status st_ = herd_vk_tensor_addr(vk, (t), &a_, NULL, NULL, err); \
+        if (st_)                                                              \
+            return st_;                                                       \
+        (dst) = a_;                                                           \
     } while (0)
 
-#define PUSH(rec, p)                                                                              \
-    do {                                                                                          \
-        memcpy((rec)->push, &(p), sizeof(p));                                                     \
-        (rec)->push_size = sizeof(p);                                                             \
+#define PUSH(rec, p)                          \
+    do {                                      \
+        memcpy((rec)->push, &(p), sizeof(p)); \
+        (rec)->push_size = sizeof(p);         \
     } while (0)
 
 static bool is_f32(const herd_tensor *t)
@@ -128,14 +138,19 @@ const char *herd_vk_act_kind(herd_vk *vk, const herd_node *n, size_t *bytes)
         return NULL;
     *bytes = (size_t)herd_tensor_nelements(n->src[1]) * sizeof(float);
     switch (n->src[0]->type) {
-    case HERD_TYPE_F16: return "f16";
-    case HERD_TYPE_BF16: return "bf16";
+    case HERD_TYPE_F16:
+        return "f16";
+    case HERD_TYPE_BF16:
+        return "bf16";
     case HERD_TYPE_Q8_0:
-    case HERD_TYPE_Q4_0: return "q8_0";
+    case HERD_TYPE_Q4_0:
+        return "q8_0";
     case HERD_TYPE_Q4_K:
     case HERD_TYPE_Q5_K:
-    case HERD_TYPE_Q6_K: return "q8_k";
-    default: return NULL;
+    case HERD_TYPE_Q6_K:
+        return "q8_k";
+    default:
+        return NULL;
     }
 }
 
@@ -166,8 +181,8 @@ herd_status herd_vk_encode_quant_act(herd_vk *vk, const herd_node *n, VkDeviceAd
     if (blocked && p.K % bs)
         return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: K %u is not a multiple of %u", p.K,
                               bs);
-    uint64_t groups = blocked ? (uint64_t)(p.K / bs) * p.rows
-                              : ((uint64_t)p.K * p.rows + 255) / 256;
+    uint64_t groups =
+        blocked ? (uint64_t)(p.K / bs) * p.rows : ((uint64_t)p.K * p.rows + 255) / 256;
     char name[64];
     snprintf(name, sizeof name, "quant_act_%s", kind);
     herd_status st = set_pipe(rec, name, err);
@@ -244,7 +259,8 @@ static herd_status enc_mul_mat(herd_vk *vk, const herd_node *n, VkDeviceAddress 
         }
     } else {
         if (x->ne[2] % w->ne[2] || x->ne[3] % w->ne[3])
-            return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: MUL_MAT: W batch does not "
+            return herd_error_set(err, HERD_ERR_INVALID,
+                                  "Vulkan: MUL_MAT: W batch does not "
                                   "divide x batch");
         p.r2 = (uint32_t)(x->ne[2] / w->ne[2]);
         p.r3 = (uint32_t)(x->ne[3] / w->ne[3]);
@@ -252,8 +268,7 @@ static herd_status enc_mul_mat(herd_vk *vk, const herd_node *n, VkDeviceAddress 
             snprintf(name, sizeof name, "mul_mm_%s_%s", wn, ld);
             groups = (uint64_t)((p.N + 31) / 32) * ((p.M + 31) / 32) * p.ne2 * p.ne3;
         } else {
-            snprintf(name, sizeof name, "mul_mv_%s_%s_%s", wn, ld,
-                     vk->use_subgroup ? "sg" : "sh");
+            snprintf(name, sizeof name, "mul_mv_%s_%s_%s", wn, ld, vk->use_subgroup ? "sg" : "sh");
             groups = (uint64_t)p.N * p.M * p.ne2 * p.ne3;
         }
     }
@@ -264,8 +279,7 @@ static herd_status enc_mul_mat(herd_vk *vk, const herd_node *n, VkDeviceAddress 
     return st;
 }
 
-static herd_status enc_get_rows(herd_vk *vk, const herd_node *n, herd_vk_rec *rec,
-                                herd_error *err)
+static herd_status enc_get_rows(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, herd_error *err)
 {
     const herd_tensor *t = n->src[0], *ids = n->src[1], *o = n->out;
     const char *wn = t ? wtype_name(t->type) : NULL;
@@ -309,11 +323,20 @@ static herd_status enc_rows(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, h
     p.f0 = n->fp[0];
     const char *name = NULL;
     switch (n->op) {
-    case HERD_OP_RMS_NORM: name = "rows_rms_norm"; break;
-    case HERD_OP_LAYER_NORM: name = "rows_layer_norm"; break;
-    case HERD_OP_SOFTMAX: name = "rows_softmax"; break;
-    case HERD_OP_ARGMAX: name = "rows_argmax"; break;
-    default: break;
+    case HERD_OP_RMS_NORM:
+        name = "rows_rms_norm";
+        break;
+    case HERD_OP_LAYER_NORM:
+        name = "rows_layer_norm";
+        break;
+    case HERD_OP_SOFTMAX:
+        name = "rows_softmax";
+        break;
+    case HERD_OP_ARGMAX:
+        name = "rows_argmax";
+        break;
+    default:
+        break;
     }
     if (n->op == HERD_OP_RMS_NORM || n->op == HERD_OP_LAYER_NORM) {
         if (w) {
@@ -337,8 +360,8 @@ static herd_status enc_rows(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, h
 }
 
 /* device address of freq[j] = powf(theta, -2j/n) for j < count, made once per (theta, n) */
-static herd_status rope_table(herd_vk *vk, float theta, int n, int count, int mode,
-                              uint64_t *addr, herd_error *err)
+static herd_status rope_table(herd_vk *vk, float theta, int n, int count, int mode, uint64_t *addr,
+                              herd_error *err)
 {
     for (int i = 0; i < vk->n_rope_tabs; i++) {
         const struct herd_vk_rope_tab *r = &vk->rope_tabs[i];
@@ -379,8 +402,8 @@ static herd_status enc_rope(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, h
 {
     const herd_tensor *x = n->src[0], *pos = n->src[1], *ff = n->src[2], *o = n->out;
     bool two = n->op == HERD_OP_ROPE_2D;
-    if (!is_f32(x) || !contig(x) || !contig(o) || x->ne[3] != 1 || x->ne[0] % 2 ||
-        !is_i32(pos) || !contig(pos))
+    if (!is_f32(x) || !contig(x) || !contig(o) || x->ne[3] != 1 || x->ne[0] % 2 || !is_i32(pos) ||
+        !contig(pos))
         return FAIL(err, "Vulkan: %s: x must be contiguous F32[hd, H, T], pos I32",
                     herd_op_name(n->op));
     herd_vk_push_rope p = { 0 };
@@ -435,8 +458,8 @@ uint32_t herd_vk_attn_splits(const herd_node *n, size_t *bytes)
     return (uint32_t)s;
 }
 
-herd_status herd_vk_encode_attn_combine(herd_vk *vk, const herd_vk_rec *rec_main,
-                                        herd_vk_rec *rec, herd_error *err)
+herd_status herd_vk_encode_attn_combine(herd_vk *vk, const herd_vk_rec *rec_main, herd_vk_rec *rec,
+                                        herd_error *err)
 {
     herd_vk_push_attn p;
     memcpy(&p, rec_main->push, sizeof p);
@@ -450,8 +473,7 @@ herd_status herd_vk_encode_attn_combine(herd_vk *vk, const herd_vk_rec *rec_main
     return st;
 }
 
-static herd_status enc_attention(herd_vk *vk, const herd_node *n, herd_vk_rec *rec,
-                                 herd_error *err)
+static herd_status enc_attention(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, herd_error *err)
 {
     const herd_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *qp = n->src[3];
     const herd_tensor *o = n->out;
@@ -511,8 +533,7 @@ static herd_status enc_attention(herd_vk *vk, const herd_node *n, herd_vk_rec *r
     return st;
 }
 
-static herd_status enc_scatter(herd_vk *vk, const herd_node *n, herd_vk_rec *rec,
-                               herd_error *err)
+static herd_status enc_scatter(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, herd_error *err)
 {
     herd_vk_push_scatter p = { 0 };
     uint64_t threads;
@@ -587,12 +608,16 @@ static herd_status enc_ew(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, her
             return FAIL(err, "Vulkan: %s: F32 operands needed", herd_op_name(n->op));
         for (int i = 0; i < 4; i++)
             if (b->ne[i] != a->ne[i] && (n->op == HERD_OP_SWIGLU || b->ne[i] != 1))
-                return herd_error_set(err, HERD_ERR_INVALID, "Vulkan: %s: b's shape does not "
-                                      "broadcast to a's", herd_op_name(n->op));
+                return herd_error_set(err, HERD_ERR_INVALID,
+                                      "Vulkan: %s: b's shape does not "
+                                      "broadcast to a's",
+                                      herd_op_name(n->op));
         ADDR(b, p.b);
         shape_of(b, p.bne, p.bnb);
-        snprintf(name, sizeof name, "ew_%s", n->op == HERD_OP_ADD ? "add" :
-                 n->op == HERD_OP_MUL ? "mul" : "swiglu");
+        snprintf(name, sizeof name, "ew_%s",
+                 n->op == HERD_OP_ADD   ? "add"
+                 : n->op == HERD_OP_MUL ? "mul"
+                                        : "swiglu");
         break;
     case HERD_OP_SCALE:
     case HERD_OP_SILU:
@@ -600,8 +625,11 @@ static herd_status enc_ew(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, her
     case HERD_OP_SIGMOID:
         if (!is_f32(a))
             return FAIL(err, "Vulkan: %s: F32 input needed", herd_op_name(n->op));
-        snprintf(name, sizeof name, "ew_%s", n->op == HERD_OP_SCALE ? "scale" :
-                 n->op == HERD_OP_SILU ? "silu" : n->op == HERD_OP_GELU ? "gelu" : "sigmoid");
+        snprintf(name, sizeof name, "ew_%s",
+                 n->op == HERD_OP_SCALE  ? "scale"
+                 : n->op == HERD_OP_SILU ? "silu"
+                 : n->op == HERD_OP_GELU ? "gelu"
+                                         : "sigmoid");
         break;
     case HERD_OP_SELECT_SIGMOID:
         if (!is_f32(a) || !is_i32(b) || b->ne[0] != a->ne[1])
@@ -612,10 +640,14 @@ static herd_status enc_ew(herd_vk *vk, const herd_node *n, herd_vk_rec *rec, her
         snprintf(name, sizeof name, "ew_select_sigmoid");
         break;
     case HERD_OP_CPY: {
-        const char *sn = a->type == HERD_TYPE_F32 ? "f32" : a->type == HERD_TYPE_F16 ? "f16" :
-                         a->type == HERD_TYPE_BF16 ? "bf16" : NULL;
-        const char *dn = o->type == HERD_TYPE_F32 ? "f32" : o->type == HERD_TYPE_F16 ? "f16" :
-                         o->type == HERD_TYPE_BF16 ? "bf16" : NULL;
+        const char *sn = a->type == HERD_TYPE_F32    ? "f32"
+                         : a->type == HERD_TYPE_F16  ? "f16"
+                         : a->type == HERD_TYPE_BF16 ? "bf16"
+                                                     : NULL;
+        const char *dn = o->type == HERD_TYPE_F32    ? "f32"
+                         : o->type == HERD_TYPE_F16  ? "f16"
+                         : o->type == HERD_TYPE_BF16 ? "bf16"
+                                                     : NULL;
         if (!sn || !dn || herd_tensor_nelements(o) != p.n)
             return FAIL(err, "Vulkan: CPY: %s -> %s not supported", herd_type_name(a->type),
                         herd_type_name(o->type));

@@ -60,12 +60,14 @@ herd_status herd_vk_pipelines_init(herd_vk *vk, herd_error *err)
     if (!vk->pipes)
         return herd_error_set(err, HERD_ERR_NOMEM, "out of memory");
     vk->n_pipes = N_SHADERS;
-    VkPushConstantRange pr = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0,
+    VkPushConstantRange pr = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+                               .offset = 0,
                                .size = HERD_VK_PUSH_MAX };
     if (vk->props.limits.maxPushConstantsSize < HERD_VK_PUSH_MAX)
-        return herd_error_set(err, HERD_ERR_UNSUPPORTED, "Vulkan: %s has %u bytes of push "
-                              "constants, Herd needs %d", vk->name,
-                              vk->props.limits.maxPushConstantsSize, HERD_VK_PUSH_MAX);
+        return herd_error_set(err, HERD_ERR_UNSUPPORTED,
+                              "Vulkan: %s has %u bytes of push "
+                              "constants, Herd needs %d",
+                              vk->name, vk->props.limits.maxPushConstantsSize, HERD_VK_PUSH_MAX);
     VkPipelineLayoutCreateInfo lci = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
         .pushConstantRangeCount = 1,

@@ -75,8 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int64_t i = 0; i < herd_gguf_n_tensors(g); i++) {
         const herd_gguf_tensor *t = herd_gguf_tensor_at(g, i);
         const uint8_t *q = t->data;
-        if (herd_gguf_find_tensor(g, t->name) != t || !herd_type_get(t->type) ||
-            t->n_dims < 1 || t->n_dims > 4 || q < data || t->size > (size_t)(end - q) ||
+        if (herd_gguf_find_tensor(g, t->name) != t || !herd_type_get(t->type) || t->n_dims < 1 ||
+            t->n_dims > 4 || q < data || t->size > (size_t)(end - q) ||
             t->offset % herd_gguf_alignment(g) ||
             t->size != herd_row_size(t->type, t->ne[0]) * (size_t)(t->ne[1] * t->ne[2] * t->ne[3]))
             __builtin_trap();

@@ -17,14 +17,26 @@ static char *model_path;
 static int status = 1;
 
 static const char *const answer[] = {
-    "I can see four ", "shapes on a ", "colourful gradient ", "background:\n\n",
-    "| Shape | Colour | Where |\n", "|---|---|---|\n", "| Circle | **yellow**, black outline | top left |\n",
-    "| Triangle | **red** | bottom centre |\n", "| Rectangle | **blue** | right |\n",
+    "I can see four ",
+    "shapes on a ",
+    "colourful gradient ",
+    "background:\n\n",
+    "| Shape | Colour | Where |\n",
+    "|---|---|---|\n",
+    "| Circle | **yellow**, black outline | top left |\n",
+    "| Triangle | **red** | bottom centre |\n",
+    "| Rectangle | **blue** | right |\n",
     "| Stripes | *white* | top right, six of them |\n\n",
-    "The background fades from ", "purple at the top ", "to green and yellow ",
+    "The background fades from ",
+    "purple at the top ",
+    "to green and yellow ",
     "at the bottom. To count the stripes yourself:\n\n",
-    "```python\n", "from PIL import Image\n", "img = Image.open(\"large.png\")\n",
-    "print(img.size)  # (2000, 1500)\n", "```\n", NULL,
+    "```python\n",
+    "from PIL import Image\n",
+    "img = Image.open(\"large.png\")\n",
+    "print(img.size)  # (2000, 1500)\n",
+    "```\n",
+    NULL,
 };
 
 static HerdBackend factory(gpointer data)

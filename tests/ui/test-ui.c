@@ -26,15 +26,15 @@ static char *tmpdir;
 static char *fixtures;
 
 static int n_failed;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                    \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fprintf(stderr, "\n");                                                             \
-            n_failed++;                                                                        \
-            return FALSE;                                                                      \
-        }                                                                                      \
+#define CHECK(cond, ...)                                                    \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fprintf(stderr, "\n");                                          \
+            n_failed++;                                                     \
+            return FALSE;                                                   \
+        }                                                                   \
     } while (0)
 
 /* ---- main-loop stall probe: a 1 ms timeout that records the longest gap ---- */
@@ -92,12 +92,12 @@ static void spin(double seconds)
 
 /* ---- worker observation ---- */
 typedef struct {
-    GString  *pieces;
-    gboolean  finished;
-    GError   *error;
-    gint64    t_first_piece;
-    gint64    t_finished;
-    int       prompt_done, prompt_total;
+    GString *pieces;
+    gboolean finished;
+    GError *error;
+    gint64 t_first_piece;
+    gint64 t_finished;
+    int prompt_done, prompt_total;
 } Watch;
 
 static Watch watch;
@@ -237,10 +237,8 @@ static gboolean test_markdown(void)
             g_string_append(all, "[code]\n");
     }
     CHECK(strstr(all->str, "Title\n") != NULL, "heading: %s", all->str);
-    CHECK(strstr(all->str, "Some em and bold and code <b>raw</b>") != NULL, "inline: %s",
-          all->str);
-    CHECK(strstr(all->str, "•  one\n") && strstr(all->str, "1.  nested\n"), "lists: %s",
-          all->str);
+    CHECK(strstr(all->str, "Some em and bold and code <b>raw</b>") != NULL, "inline: %s", all->str);
+    CHECK(strstr(all->str, "•  one\n") && strstr(all->str, "1.  nested\n"), "lists: %s", all->str);
     CHECK(strstr(all->str, "[code]") != NULL, "code block missing: %s", all->str);
     CHECK(has_grid, "table missing");
     CHECK(strstr(all->str, "link & \xEF\xBF\xBD end") != NULL, "link/entity: %s", all->str);
@@ -260,8 +258,7 @@ static gboolean check_answer(HerdWindow *win, HerdStore *store, HerdMessageState
     CHECK(row != NULL, "no rows");
     HerdMessage *m = herd_message_row_get_message(row);
     CHECK(herd_message_get_role(m) == HERD_MESSAGE_ROLE_ASSISTANT, "last row is not the answer");
-    CHECK(herd_message_get_state(m) == want, "state %d, want %d", herd_message_get_state(m),
-          want);
+    CHECK(herd_message_get_state(m) == want, "state %d, want %d", herd_message_get_state(m), want);
     const char *text = herd_message_get_text(m);
     CHECK(*text, "empty answer");
     CHECK(strcmp(text, watch.pieces->str) == 0, "message text != streamed pieces");
@@ -271,14 +268,14 @@ static gboolean check_answer(HerdWindow *win, HerdStore *store, HerdMessageState
     CHECK(g_utf8_strlen(g_strstrip(shown), -1) > 0 || strspn(text, " \t\r\n") == strlen(text),
           "row renders nothing for %s", text);
     g_autoptr(GError) error = NULL;
-    g_autoptr(HerdStoreMessage) rec = herd_store_get_message(store, herd_message_get_id(m),
-                                                             &error);
+    g_autoptr(HerdStoreMessage) rec = herd_store_get_message(store, herd_message_get_id(m), &error);
     CHECK(rec != NULL, "store: %s", error ? error->message : "?");
     CHECK(strcmp(rec->text, text) == 0, "stored text differs");
     CHECK(rec->state == want, "stored state %d", rec->state);
     const HerdMessageStats *st = herd_message_get_stats(m);
     printf("ok answer: %zu bytes, %d tokens, %.1f tok/s, ttft %.1f ms, %u row renders, "
-           "state %s\n", strlen(text), st->n_gen_tokens, st->tokens_per_s, st->ttft_ms,
+           "state %s\n",
+           strlen(text), st->n_gen_tokens, st->tokens_per_s, st->ttft_ms,
            herd_message_row_get_n_renders(row), herd_message_state_to_nick(want));
     return TRUE;
 }
@@ -319,7 +316,8 @@ static gboolean screenshot(HerdWindow *win, const char *path)
 {
     spin(g_getenv("HERD_SCREENSHOT") ? 1.5 : 0.3);
     if (g_getenv("HERD_SCREENSHOT_IMPORT")) { /* also what X shows */
-        g_autofree char *cmd = g_strdup_printf("import -window root %s", g_getenv("HERD_SCREENSHOT_IMPORT"));
+        g_autofree char *cmd =
+            g_strdup_printf("import -window root %s", g_getenv("HERD_SCREENSHOT_IMPORT"));
         if (system(cmd) != 0)
             fprintf(stderr, "import failed\n");
     }
@@ -331,8 +329,8 @@ static gboolean screenshot(HerdWindow *win, const char *path)
     GskRenderNode *node = gtk_snapshot_free_to_node(snap);
     CHECK(node != NULL, "empty snapshot");
     GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(win));
-    GdkTexture *tex = gsk_renderer_render_texture(renderer, node,
-                                                  &GRAPHENE_RECT_INIT(0, 0, (float)w, (float)h));
+    GdkTexture *tex =
+        gsk_renderer_render_texture(renderer, node, &GRAPHENE_RECT_INIT(0, 0, (float)w, (float)h));
     CHECK(gdk_texture_save_to_png(tex, path), "cannot write %s", path);
     guint n_colors;
     double sd = pixel_stddev(tex, &n_colors);
@@ -368,12 +366,9 @@ static gboolean test_export(HerdWindow *win, HerdStore *store)
     g_autofree char *md = g_build_filename(tmpdir, "chat.md", NULL);
     g_autofree char *json = g_build_filename(tmpdir, "chat.json", NULL);
     g_autofree char *html = g_build_filename(tmpdir, "chat.html", NULL);
-    CHECK(herd_window_export_to(win, md, HERD_EXPORT_MARKDOWN, &error), "md: %s",
-          error->message);
-    CHECK(herd_window_export_to(win, json, HERD_EXPORT_JSON, &error), "json: %s",
-          error->message);
-    CHECK(herd_window_export_to(win, html, HERD_EXPORT_HTML, &error), "html: %s",
-          error->message);
+    CHECK(herd_window_export_to(win, md, HERD_EXPORT_MARKDOWN, &error), "md: %s", error->message);
+    CHECK(herd_window_export_to(win, json, HERD_EXPORT_JSON, &error), "json: %s", error->message);
+    CHECK(herd_window_export_to(win, html, HERD_EXPORT_HTML, &error), "html: %s", error->message);
     g_autofree char *md_text = NULL, *json_text = NULL, *html_text = NULL;
     CHECK(g_file_get_contents(md, &md_text, NULL, NULL), "read md");
     CHECK(g_file_get_contents(json, &json_text, NULL, NULL), "read json");
@@ -391,8 +386,8 @@ static gboolean test_export(HerdWindow *win, HerdStore *store)
     g_autofree char *a = herd_export_json(store, orig, &error);
     g_autofree char *b = herd_export_json(store, id, &error);
     CHECK(a && b && strcmp(a, b) == 0, "re-imported conversation exports differently");
-    printf("ok export: md %zu, json %zu, html %zu bytes; JSON re-import equal\n",
-           strlen(md_text), strlen(json_text), strlen(html_text));
+    printf("ok export: md %zu, json %zu, html %zu bytes; JSON re-import equal\n", strlen(md_text),
+           strlen(json_text), strlen(html_text));
     return TRUE;
 }
 
@@ -460,8 +455,8 @@ static gboolean run_all(void)
     HerdMessage *user = herd_conversation_get_message(conv, 0);
     CHECK(herd_message_get_n_images(user) == 3, "stored user message has %u images",
           herd_message_get_n_images(user));
-    g_autoptr(HerdStoreMessage) urec = herd_store_get_message(store, herd_message_get_id(user),
-                                                              NULL);
+    g_autoptr(HerdStoreMessage) urec =
+        herd_store_get_message(store, herd_message_get_id(user), NULL);
     CHECK(urec && urec->images->len == 3, "store lacks the images");
     if (watch.error) {
         /* The engine backend may not see images yet: then the row must say so plainly. */
@@ -503,15 +498,16 @@ static gboolean run_all(void)
     gtk_test_accessible_assert_role(GTK_ACCESSIBLE(last), GTK_ACCESSIBLE_ROLE_GROUP);
     CHECK(gtk_test_accessible_has_property(GTK_ACCESSIBLE(last), GTK_ACCESSIBLE_PROPERTY_LABEL),
           "message row has no accessible label");
-    CHECK(gtk_test_accessible_has_property(GTK_ACCESSIBLE(last),
-                                           GTK_ACCESSIBLE_PROPERTY_DESCRIPTION),
-          "message row has no accessible description");
+    CHECK(
+        gtk_test_accessible_has_property(GTK_ACCESSIBLE(last), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION),
+        "message row has no accessible description");
     double stall_ms = probe_max / 1000.0, stall_cpu_ms = probe_max_cpu / 1000.0;
     double load[1] = { 0 };
     if (getloadavg(load, 1) != 1)
         load[0] = -1;
     printf("main-loop: longest stall while answering %.1f ms wall, %.1f ms of it main-thread "
-           "CPU (load average %.1f)\n", stall_ms, stall_cpu_ms, load[0]);
+           "CPU (load average %.1f)\n",
+           stall_ms, stall_cpu_ms, load[0]);
     /* The app's own work between two turns of the loop is what must stay short (100 ms leaves
      * room for sanitizer builds); the wall bound only catches a real freeze, since on a
      * loaded machine waiting for a CPU dominates it. */
@@ -551,7 +547,8 @@ static gboolean run_all(void)
     CHECK(g_list_model_get_n_items(G_LIST_MODEL(c)) == n_msgs, "regenerate changed the count");
     CHECK(check_answer(win, store, HERD_MESSAGE_STATE_COMPLETE), "regenerated answer");
     HerdMessageRow *question = herd_chat_view_get_row(view, n_msgs - 2);
-    g_autofree char *qtext = g_strdup(herd_message_get_text(herd_message_row_get_message(question)));
+    g_autofree char *qtext =
+        g_strdup(herd_message_get_text(herd_message_row_get_message(question)));
     g_signal_emit_by_name(question, "edit");
     c = herd_window_get_conversation(win);
     CHECK(g_list_model_get_n_items(G_LIST_MODEL(c)) == n_msgs - 2, "edit kept later messages");
@@ -570,8 +567,7 @@ static gboolean run_all(void)
     for (guint i = 0; i < n_after; i++) {
         g_autoptr(GtkWidget) w = g_list_model_get_item(tops, i);
         if (gtk_widget_get_visible(w) &&
-            (GTK_IS_SHORTCUTS_WINDOW(w) || ADW_IS_ABOUT_WINDOW(w) ||
-             ADW_IS_PREFERENCES_WINDOW(w)))
+            (GTK_IS_SHORTCUTS_WINDOW(w) || ADW_IS_ABOUT_WINDOW(w) || ADW_IS_PREFERENCES_WINDOW(w)))
             n_shown++;
     }
     CHECK(n_shown == 3, "preferences/shortcuts/about: %u of 3 shown", n_shown);
@@ -598,8 +594,10 @@ static gboolean run_all(void)
     CHECK(wait_until(sidebar_has_want, sidebar, 5), "message-text search found %u",
           g_list_model_get_n_items(sidebar));
     gtk_editable_set_text(GTK_EDITABLE(search), "");
-    CHECK(wait_until(sidebar_has_want, sidebar, 5), "sidebar: %u conversations, want 2 "
-          "(original + imported)", g_list_model_get_n_items(sidebar));
+    CHECK(wait_until(sidebar_has_want, sidebar, 5),
+          "sidebar: %u conversations, want 2 "
+          "(original + imported)",
+          g_list_model_get_n_items(sidebar));
     gint64 current = herd_conversation_get_id(herd_window_get_conversation(win)), doomed = 0;
     for (guint i = 0; i < 2; i++) { /* the imported copy, not the one on screen */
         g_autoptr(HerdConversationInfo) info = g_list_model_get_item(sidebar, i);
