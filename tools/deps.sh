@@ -2,7 +2,7 @@
 # Installs the Debian packages Herd needs to build, test and run (as root; skipped when all present).
 # Sourced by tools/test.sh and tools/run.sh.
 herd_packages=(
-  gcc clang libclang-rt-14-dev meson ninja-build pkg-config python3
+  gcc clang clang-format libclang-rt-14-dev meson ninja-build pkg-config python3
   libutf8proc-dev libpng-dev libjpeg62-turbo-dev libjpeg-turbo-progs netpbm
   libsqlite3-dev libglib2.0-dev libgtk-4-dev libadwaita-1-dev libmd4c-dev libmd4c-html0-dev
   glslc libvulkan-dev mesa-vulkan-drivers
