@@ -18,15 +18,15 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL: ");                                                             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            failures++;                                                                            \
-        }                                                                                          \
+#define CHECK(cond, ...)                  \
+    do {                                  \
+        checks++;                         \
+        if (!(cond)) {                    \
+            fprintf(stderr, "FAIL: ");    \
+            fprintf(stderr, __VA_ARGS__); \
+            fputc('\n', stderr);          \
+            failures++;                   \
+        }                                 \
     } while (0)
 
 static size_t total_values, total_exact, total_within1;
@@ -110,8 +110,10 @@ static void one(const char *dir, const char *name)
         cmp_block(&t, t.rows * t.cols, &gl, 0, 0, &exact, &within1, &maxd);
         n += 3 * 336 * 336;
     }
-    CHECK(within1 >= n * 0.999 && maxd <= 2, "%s: 8-bit tiles: %.4f%% exact, %.4f%% within 1, "
-          "max diff %d", name, 100.0 * exact / n, 100.0 * within1 / n, maxd);
+    CHECK(within1 >= n * 0.999 && maxd <= 2,
+          "%s: 8-bit tiles: %.4f%% exact, %.4f%% within 1, "
+          "max diff %d",
+          name, 100.0 * exact / n, 100.0 * within1 / n, maxd);
     printf("%-14s %5ux%-5u grid %dx%d%s: 8-bit tiles %.4f%% identical, max diff %d\n", name,
            img.width, img.height, t.rows, t.cols, t.has_global ? " + global" : "",
            100.0 * exact / n, maxd);
@@ -129,8 +131,10 @@ static void one(const char *dir, const char *name)
         size_t got = fread(pv, sizeof(float), nv, f);
         int extra = fgetc(f) != EOF;
         fclose(f);
-        CHECK(got == nv && !extra, "%s: pixel_values has the wrong size (%zu values read, "
-              "expected %zu)", pvbin, got, nv);
+        CHECK(got == nv && !extra,
+              "%s: pixel_values has the wrong size (%zu values read, "
+              "expected %zu)",
+              pvbin, got, nv);
         if (got == nv) {
             double md = 0;
             for (size_t i = 0; i < nv; i++) {
@@ -178,8 +182,10 @@ int main(void)
         closedir(d);
     }
     if (n == 0) {
-        fprintf(stderr, "SKIP: no transformers image fixtures (*.canvas.png) in %s: run "
-                        "tools/make_fixtures.py (see docs/fixtures.md)\n", dir);
+        fprintf(stderr,
+                "SKIP: no transformers image fixtures (*.canvas.png) in %s: run "
+                "tools/make_fixtures.py (see docs/fixtures.md)\n",
+                dir);
         return 77;
     }
     qsort(names, n, sizeof names[0], cmp_str);
@@ -188,7 +194,8 @@ int main(void)
         free(names[i]);
     }
     printf("%d fixture images, %zu 8-bit values: %.4f%% identical, %.4f%% within 1, max diff %d;"
-           " %d checks, %d failures\n", n, total_values, 100.0 * total_exact / total_values,
+           " %d checks, %d failures\n",
+           n, total_values, 100.0 * total_exact / total_values,
            100.0 * total_within1 / total_values, total_max, checks, failures);
     return failures ? 1 : 0;
 }
