@@ -375,9 +375,12 @@ int cli_bench(int argc, char **argv)
             printf(", \"read_gb_per_s\": %.2f, \"tg_fraction_of_read_bw\": %.3f", bw, gbs / bw);
         printf(", \"cpu\": \"%s\"}\n", herd_cpu_features());
     } else {
-        printf("model %s (%s), %.2f GiB, %.2f B params (%.2f B active), backend %s, %d threads\n",
-               label, in->quant, in->model_bytes / 1073741824.0, in->n_params / 1e9,
-               in->n_params_active / 1e9, in->backend, threads);
+        const bool small = in->n_params < 1000000000;
+        printf("model %s (%s), %.2f GiB, %.2f %s params (%.2f %s active), backend %s, %d "
+               "threads\n",
+               label, in->quant, in->model_bytes / 1073741824.0, in->n_params / (small ? 1e6 : 1e9),
+               small ? "M" : "B", in->n_params_active / (small ? 1e6 : 1e9), small ? "M" : "B",
+               in->backend, threads);
         if (n_pp > 0)
             printf("pp%d: %.2f tok/s (median of %d)\n", n_pp, pp_med, reps);
         if (n_tg > 0)
