@@ -74,6 +74,8 @@ static void load_remembered(HerdApplication *self, HerdWindow *win)
     g_autofree char *mmproj = g_settings_get_string(self->settings, "mmproj-path");
     if (*model && g_file_test(model, G_FILE_TEST_IS_REGULAR))
         herd_window_load_model(win, model, *mmproj ? mmproj : NULL, FALSE);
+    else if (!*model)
+        herd_window_load_demo(win); /* no model chosen yet: start with the bundled demo */
 }
 
 static void herd_application_activate(GApplication *app)

@@ -345,6 +345,15 @@ static void on_load_finished(HerdWorker *w, GError *error, HerdWindow *self)
         }
         if (g_str_has_suffix(self->model_name, ".gguf"))
             self->model_name[strlen(self->model_name) - 5] = '\0';
+        g_autofree char *base = g_path_get_basename(self->model_path);
+        if (!strcmp(base, "herd-demo.gguf")) {
+            /* say what the bundled demo is, where the model's name is shown */
+            g_free(self->model_name);
+            self->model_name = g_strdup(_("Demo model"));
+            herd_window_toast(self, _("This is Herd's small demo model: it knows simple shapes, "
+                                      "colours and counts. For real work, load a Llama 4 Scout "
+                                      "or Maverick GGUF."));
+        }
         /* AdwButtonContent cannot ellipsize (1.2): shorten long file names here. */
         update_model_button(self);
         gtk_stack_set_visible_child_name(GTK_STACK(self->main_stack), "chat");
@@ -580,14 +589,20 @@ static char *demo_model_path(void)
     return NULL;
 }
 
-static void action_use_demo(GtkWidget *widget, const char *name, GVariant *param)
+gboolean herd_window_load_demo(HerdWindow *self)
 {
-    HerdWindow *self = HERD_WINDOW(widget);
     g_autofree char *path = demo_model_path();
     if (!path)
-        return;
+        return FALSE;
     g_autofree char *mmproj = find_mmproj_beside(path);
-    herd_window_load_model(self, path, mmproj, TRUE);
+    /* not remembered: a model the user picks later takes over for good */
+    herd_window_load_model(self, path, mmproj, FALSE);
+    return TRUE;
+}
+
+static void action_use_demo(GtkWidget *widget, const char *name, GVariant *param)
+{
+    herd_window_load_demo(HERD_WINDOW(widget));
 }
 
 static void action_cancel_load(GtkWidget *widget, const char *name, GVariant *param)

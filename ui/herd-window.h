@@ -48,5 +48,7 @@ void herd_window_stop(HerdWindow *self);
 gboolean herd_window_export_to(HerdWindow *self, const char *path, HerdExportFormat format,
                                GError **error);
 void herd_window_toast(HerdWindow *self, const char *text);
+/* Loads the bundled demo model if it is installed (or in the source tree); FALSE if none. */
+gboolean herd_window_load_demo(HerdWindow *self);
 
 G_END_DECLS
