@@ -3,9 +3,15 @@
  * for converted activations and per-thread work buffers: nothing is allocated per call once the
  * largest graph has run.
  *
- * A graph runs in one thread-pool dispatch: every thread walks the node list and meets the others
- * at a barrier after each node. Inside a node, work (rows, columns, query blocks) is handed out in
- * chunks through an atomic counter, so a thread the OS delays does not stall the node.
+ * Scheduling without barriers: a graph is a sequence of steps (one phase of one node: most ops
+ * have one phase; MUL_MAT converts activations, then multiplies; MUL_MAT_ID sorts columns by
+ * expert in a one-chunk phase, converts, multiplies). A step's items are split into fixed chunks
+ * claimed through one atomic word (step << 32 | chunks left); the thread that finishes the last
+ * chunk publishes the next step (the `cur` futex word). Threads that find nothing to claim spin
+ * briefly, then sleep on `cur`. So a step waits only for chunks in progress, never for a thread
+ * the OS descheduled: that thread finds its step gone when it runs again and resumes at the
+ * current one. The caller returns as soon as the last step is done; workers stay in their loop
+ * (asleep when idle) until the backend is freed.
  *
  * MUL_MAT converts each activation column once into herd_vec_dot_type(w->type), then splits the
  * output rows: decode (1 column) through the 4-row kernels, prefill through 16-row x 64-column
@@ -65,9 +71,19 @@ typedef struct cpu_ctx {
     /* run state */
     herd_graph *g;
     bool profile;
-    _Alignas(64) atomic_int counter[2];
-    _Alignas(64) atomic_int qcounter[2]; /* second counter (matmul activation conversion) */
-    atomic_int bad_index;                /* an id/position out of range was seen */
+    atomic_int bad_index; /* an id/position out of range was seen */
+    /* step scheduling (see graph_task): a step is one phase of one node, split into chunks */
+    _Alignas(64) _Atomic uint64_t claim; /* step << 32 | chunks of it not yet claimed */
+    _Alignas(64) atomic_int left;        /* chunks of the current step not yet finished */
+    _Alignas(64) atomic_uint cur;        /* the current step (futex word) */
+    atomic_int n_sleep;                  /* threads asleep on cur */
+    atomic_uint finished;                /* serial of the last finished graph */
+    atomic_bool quit;                    /* workers return (cpu_free) */
+    unsigned serial;                     /* serial of the running graph */
+    /* the current step, written by its publisher before claim and cur, read after a claim */
+    int st_node, st_phase;
+    int64_t st_items, st_ch, st_nchunks;
+    uint64_t prof_t0;
     herd_op_profile prof;
     void (*attn_block)(const float *, const float *, size_t, const float *, size_t, int64_t,
                        int64_t, float *, float *, float *, float *);
@@ -95,30 +111,12 @@ static inline void *host(const herd_tensor *t)
     return herd_tensor_host(t);
 }
 
-/* Dynamic split of `total` items: chunks of about total / (4 nth) handed out by an atomic counter
- * (reset to 0 before the node), so a thread the OS delays does not hold the others up. */
-static inline bool next_chunk(atomic_int *ctr, int64_t total, int nth, int64_t *a, int64_t *b)
+/* Items per work chunk for `total` items: about total / (4 nth), so that a thread the OS delays
+ * leaves its share to the others. Chunk boundaries depend only on the node and the pool size. */
+static inline int64_t chunk_items(int64_t total, int nth)
 {
     int64_t ch = total / ((int64_t)nth * 4);
-    if (ch < 1)
-        ch = 1;
-    const int64_t k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
-    *a = k * ch;
-    if (*a >= total)
-        return false;
-    *b = *a + ch < total ? *a + ch : total;
-    return true;
-}
-
-/* the node's work counter (two alternate between consecutive nodes, see graph_task) */
-static inline atomic_int *node_ctr(cpu_ctx *c, const herd_node *n)
-{
-    return &c->counter[(n - c->g->nodes) & 1];
-}
-
-static inline atomic_int *node_qctr(cpu_ctx *c, const herd_node *n)
-{
-    return &c->qcounter[(n - c->g->nodes) & 1];
+    return ch < 1 ? 1 : ch;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -218,48 +216,44 @@ static inline float exp_vec(float x)
 /* ------------------------------------------------------------------------------------------ */
 /* ops */
 
-static void op_get_rows(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_get_rows(cpu_ctx *c, const herd_node *n, int ith, int64_t a, int64_t b)
 {
     const herd_tensor *tab = n->src[0], *ids = n->src[1];
     const char *tb = host(tab);
     const int32_t *id = host(ids);
     char *ob = host(n->out);
     const int64_t D = tab->ne[0];
-    int64_t a, b;
-    while (next_chunk(node_ctr(c, n), ids->ne[0], nth, &a, &b))
-        for (int64_t i = a; i < b; i++) {
-            float *dst = (float *)(ob + i * n->out->nb[1]);
-            int32_t r = id[i];
-            if (r < 0 || r >= tab->ne[1]) {
-                memset(dst, 0, (size_t)D * sizeof(float));
-                atomic_store(&c->bad_index, 1);
-                continue;
-            }
-            const void *src = tb + (size_t)r * tab->nb[1];
-            if (tab->type == HERD_TYPE_F32)
-                memcpy(dst, src, (size_t)D * sizeof(float));
-            else
-                herd_dequantize_row(tab->type, src, dst, D);
+    for (int64_t i = a; i < b; i++) {
+        float *dst = (float *)(ob + i * n->out->nb[1]);
+        int32_t r = id[i];
+        if (r < 0 || r >= tab->ne[1]) {
+            memset(dst, 0, (size_t)D * sizeof(float));
+            atomic_store(&c->bad_index, 1);
+            continue;
         }
+        const void *src = tb + (size_t)r * tab->nb[1];
+        if (tab->type == HERD_TYPE_F32)
+            memcpy(dst, src, (size_t)D * sizeof(float));
+        else
+            herd_dequantize_row(tab->type, src, dst, D);
+    }
 }
 
-static void op_set_rows(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_set_rows(cpu_ctx *c, const herd_node *n, int ith, int64_t a, int64_t b)
 {
     const herd_tensor *dst = n->src[0], *rows = n->src[1], *idx = n->src[2];
     char *db = host(n->out);
     const char *rb = host(rows);
     const int32_t *id = host(idx);
-    int64_t a, b;
-    while (next_chunk(node_ctr(c, n), rows->ne[1], nth, &a, &b))
-        for (int64_t j = a; j < b; j++) {
-            int32_t r = id[j];
-            if (r < 0 || r >= dst->ne[1]) {
-                atomic_store(&c->bad_index, 1);
-                continue;
-            }
-            memcpy(db + (size_t)r * dst->nb[1], rb + (size_t)j * rows->nb[1],
-                   (size_t)dst->ne[0] * sizeof(float));
+    for (int64_t j = a; j < b; j++) {
+        int32_t r = id[j];
+        if (r < 0 || r >= dst->ne[1]) {
+            atomic_store(&c->bad_index, 1);
+            continue;
         }
+        memcpy(db + (size_t)r * dst->nb[1], rb + (size_t)j * rows->nb[1],
+               (size_t)dst->ne[0] * sizeof(float));
+    }
 }
 
 /* activation conversion for a matmul: returns the row stride of the converted columns; x
@@ -273,19 +267,16 @@ static size_t mm_act_row_size(const herd_tensor *w, const herd_tensor *x)
 }
 
 static void convert_cols(const herd_tensor *w, const herd_tensor *x, char *dst, size_t rs,
-                         const int32_t *slot_of, atomic_int *ctr, int nth)
+                         int64_t a, int64_t b)
 {
     herd_type vt = herd_vec_dot_type(w->type);
     const char *xb = host(x);
-    const int64_t M = x->ne[1], nb = x->ne[2] * x->ne[3];
-    int64_t a, b;
-    while (next_chunk(ctr, M * nb, nth, &a, &b))
-        for (int64_t c = a; c < b; c++) {
-            int64_t m = c % M, bt = c / M, i2 = bt % x->ne[2], i3 = bt / x->ne[2];
-            const float *src = (const float *)(xb + m * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
-            int64_t s = slot_of ? slot_of[m] : m;
-            herd_quantize_row(vt, src, dst + (size_t)(bt * M + s) * rs, x->ne[0]);
-        }
+    const int64_t M = x->ne[1];
+    for (int64_t c = a; c < b; c++) {
+        int64_t m = c % M, bt = c / M, i2 = bt % x->ne[2], i3 = bt / x->ne[2];
+        const float *src = (const float *)(xb + m * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        herd_quantize_row(vt, src, dst + (size_t)(bt * M + m) * rs, x->ne[0]);
+    }
 }
 
 /* rows [r0, r1) of W (rows at w, stride ws) times columns [0, nc) of X (at xp, stride xs),
@@ -334,21 +325,20 @@ static int64_t mm_chunk(int64_t N, int64_t ncols, int nth)
     return ch < 16 ? 16 : ch;
 }
 
-static void op_mul_mat(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
+/* phase 0: activation conversion (items = columns), phase 1: items = row chunks x batches */
+static void op_mul_mat(cpu_ctx *c, const herd_node *n, int phase, int64_t a, int64_t b)
 {
     const herd_tensor *w = n->src[0], *x = n->src[1], *out = n->out;
     const int64_t K = w->ne[0], N = w->ne[1], M = x->ne[1];
     const size_t rs = mm_act_row_size(w, x);
-    if (rs) {
-        convert_cols(w, x, c->scratch, rs, NULL, node_qctr(c, n), nth);
-        herd_threadpool_barrier(c->tp);
+    if (phase == 0) {
+        convert_cols(w, x, c->scratch, rs, a, b);
+        return;
     }
     const char *wb = host(w), *xb = host(x);
     char *ob = host(out);
-    const int64_t nbat = x->ne[2] * x->ne[3];
-    const int64_t ch = mm_chunk(N, M, nth), nch = (N + ch - 1) / ch;
-    atomic_int *ctr = &c->counter[ni & 1];
-    for (int64_t it = atomic_fetch_add(ctr, 1); it < nch * nbat; it = atomic_fetch_add(ctr, 1)) {
+    const int64_t ch = mm_chunk(N, M, c->nth), nch = (N + ch - 1) / ch;
+    for (int64_t it = a; it < b; it++) {
         int64_t bt = it / nch, r0 = it % nch * ch, r1 = r0 + ch < N ? r0 + ch : N;
         int64_t i2 = bt % x->ne[2], i3 = bt / x->ne[2];
         const char *wp =
@@ -375,7 +365,7 @@ typedef struct mmid_info {
     int32_t *item0;   /* [E + 1] first work item of each expert */
 } mmid_info;
 
-static mmid_info mmid_layout(cpu_ctx *c, const herd_node *n)
+static mmid_info mmid_layout(const cpu_ctx *c, const herd_node *n)
 {
     const int64_t M = n->src[1]->ne[1], E = n->src[0]->ne[2];
     size_t rs = mm_act_row_size(n->src[0], n->src[1]);
@@ -391,17 +381,19 @@ static size_t mmid_scratch(const herd_node *n)
            (size_t)(2 * M + 2 * (E + 1)) * sizeof(int32_t);
 }
 
-static void op_mul_mat_id(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
+/* phase 0 (one item): counting sort of the columns by expert; phase 1: activation conversion
+ * (items = columns); phase 2: items = (used expert, row chunk) pairs */
+static void op_mul_mat_id(cpu_ctx *c, const herd_node *n, int ith, int phase, int64_t a, int64_t b)
 {
     const herd_tensor *w = n->src[0], *x = n->src[1], *out = n->out;
     const int64_t K = w->ne[0], N = w->ne[1], E = w->ne[2], M = x->ne[1];
     const int32_t *ids = host(n->src[2]);
     const size_t rs = mm_act_row_size(w, x);
     mmid_info mi = mmid_layout(c, n);
-    const int64_t ch = mm_chunk(N, M > 1 ? 2 : 1, nth), nch = (N + ch - 1) / ch;
+    const int64_t ch = mm_chunk(N, M > 1 ? 2 : 1, c->nth), nch = (N + ch - 1) / ch;
     char *ob = host(out);
     const size_t os = out->nb[1] / sizeof(float);
-    if (ith == 0) {
+    if (phase == 0) {
         /* counting sort of the columns by expert; invalid ids get no slot (output zeroed) */
         for (int64_t e = 0; e <= E; e++)
             mi.off[e] = 0;
@@ -426,25 +418,21 @@ static void op_mul_mat_id(cpu_ctx *c, const herd_node *n, int ith, int nth, int 
         mi.item0[0] = 0;
         for (int64_t e = 0; e < E; e++)
             mi.item0[e + 1] = mi.item0[e] + (mi.off[e + 1] > mi.off[e] ? (int32_t)nch : 0);
+        return;
     }
-    herd_threadpool_barrier(c->tp);
-    if (rs) {
+    if (phase == 1) {
         const herd_type vt = herd_vec_dot_type(w->type);
         const char *xb = host(x);
-        int64_t a, b;
-        while (next_chunk(node_qctr(c, n), M, nth, &a, &b))
-            for (int64_t m = a; m < b; m++)
-                if (mi.slot_of[m] >= 0)
-                    herd_quantize_row(vt, (const float *)(xb + m * x->nb[1]),
-                                      c->scratch + (size_t)mi.slot_of[m] * rs, K);
-        herd_threadpool_barrier(c->tp);
+        for (int64_t m = a; m < b; m++)
+            if (mi.slot_of[m] >= 0)
+                herd_quantize_row(vt, (const float *)(xb + m * x->nb[1]),
+                                  c->scratch + (size_t)mi.slot_of[m] * rs, K);
+        return;
     }
     float *tmp = c->wbuf + (size_t)ith * c->wbuf_floats;
-    const int64_t n_items = mi.item0[E];
-    atomic_int *ctr = &c->counter[ni & 1];
     const char *wb = host(w), *xb = host(x);
     int64_t e = 0;
-    for (int64_t it = atomic_fetch_add(ctr, 1); it < n_items; it = atomic_fetch_add(ctr, 1)) {
+    for (int64_t it = a; it < b; it++) {
         while (mi.item0[e + 1] <= it)
             e++;
         int64_t r0 = (it - mi.item0[e]) * ch, r1 = r0 + ch < N ? r0 + ch : N;
@@ -476,7 +464,7 @@ static void op_mul_mat_id(cpu_ctx *c, const herd_node *n, int ith, int nth, int 
     }
 }
 
-static void op_norm(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_norm(cpu_ctx *c, const herd_node *n, int ith, int64_t a, int64_t e)
 {
     const herd_tensor *x = n->src[0], *out = n->out;
     const bool layer = n->op == HERD_OP_LAYER_NORM;
@@ -484,27 +472,25 @@ static void op_norm(cpu_ctx *c, const herd_node *n, int ith, int nth)
     const float *b = layer && n->src[2] ? host(n->src[2]) : NULL;
     const char *xb = host(x);
     char *ob = host(out);
-    const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
-    int64_t a, e;
-    while (next_chunk(node_ctr(c, n), rows, nth, &a, &e))
-        for (int64_t r = a; r < e; r++) {
-            int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
-            const float *xr = (const float *)(xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
-            float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
-            float mean = layer ? vec_sum(xr, D) / (float)D : 0.0f;
-            float var = vec_sumsq(xr, D, mean) / (float)D;
-            float inv = 1.0f / sqrtf(var + n->fp[0]);
-            vec_norm_apply(y, xr, mean, inv, w, b, D);
-        }
+    const int64_t D = x->ne[0];
+    for (int64_t r = a; r < e; r++) {
+        int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
+        const float *xr = (const float *)(xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
+        float mean = layer ? vec_sum(xr, D) / (float)D : 0.0f;
+        float var = vec_sumsq(xr, D, mean) / (float)D;
+        float inv = 1.0f / sqrtf(var + n->fp[0]);
+        vec_norm_apply(y, xr, mean, inv, w, b, D);
+    }
 }
 
-static void op_rope(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_rope(cpu_ctx *c, const herd_node *n, int ith, int64_t a, int64_t e)
 {
     const herd_tensor *x = n->src[0], *out = n->out;
     const bool two = n->op == HERD_OP_ROPE_2D;
     const int32_t *pos = host(n->src[1]);
     const float *ff = !two && n->src[2] ? host(n->src[2]) : NULL;
-    const int64_t hd = x->ne[0], H = x->ne[1], T = x->ne[2];
+    const int64_t hd = x->ne[0], H = x->ne[1];
     const int64_t npair = hd / 2, nrot = two ? npair : n->ip[0] / 2;
     const float theta = n->fp[0];
     float *freq = c->wbuf + (size_t)ith * c->wbuf_floats;
@@ -521,35 +507,34 @@ static void op_rope(cpu_ctx *c, const herd_node *n, int ith, int nth)
     }
     const char *xb = host(x);
     char *ob = host(out);
-    int64_t a, e, tcur = -1;
-    while (next_chunk(node_ctr(c, n), H * T, nth, &a, &e))
-        for (int64_t r = a; r < e; r++) {
-            int64_t t = r / H, h = r % H;
-            if (t != tcur) {
-                tcur = t;
-                for (int64_t i = 0; i < nrot; i++) {
-                    float angle;
-                    if (two) {
-                        angle = (float)pos[2 * t + (i < hd / 4 ? 0 : 1)] * freq[i];
-                    } else {
-                        angle = (float)pos[t] * freq[i];
-                        if (ff)
-                            angle /= ff[i];
-                    }
-                    cs[i] = cosf(angle);
-                    sn[i] = sinf(angle);
-                }
-            }
-            const float *xr = (const float *)(xb + h * x->nb[1] + t * x->nb[2]);
-            float *y = (float *)(ob + h * out->nb[1] + t * out->nb[2]);
+    int64_t tcur = -1;
+    for (int64_t r = a; r < e; r++) {
+        int64_t t = r / H, h = r % H;
+        if (t != tcur) {
+            tcur = t;
             for (int64_t i = 0; i < nrot; i++) {
-                float x0 = xr[2 * i], x1 = xr[2 * i + 1];
-                y[2 * i] = x0 * cs[i] - x1 * sn[i];
-                y[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+                float angle;
+                if (two) {
+                    angle = (float)pos[2 * t + (i < hd / 4 ? 0 : 1)] * freq[i];
+                } else {
+                    angle = (float)pos[t] * freq[i];
+                    if (ff)
+                        angle /= ff[i];
+                }
+                cs[i] = cosf(angle);
+                sn[i] = sinf(angle);
             }
-            for (int64_t i = 2 * nrot; i < hd; i++)
-                y[i] = xr[i];
         }
+        const float *xr = (const float *)(xb + h * x->nb[1] + t * x->nb[2]);
+        float *y = (float *)(ob + h * out->nb[1] + t * out->nb[2]);
+        for (int64_t i = 0; i < nrot; i++) {
+            float x0 = xr[2 * i], x1 = xr[2 * i + 1];
+            y[2 * i] = x0 * cs[i] - x1 * sn[i];
+            y[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+        }
+        for (int64_t i = 2 * nrot; i < hd; i++)
+            y[i] = xr[i];
+    }
 }
 
 static size_t attn_wbuf_floats(const herd_node *n)
@@ -936,12 +921,11 @@ static void k_block_t16(const cpu_ctx *c, const herd_tensor *t, const char *base
 /* One work item = a block of up to ATT_QB consecutive queries x one KV head (its GQA group of
  * G query heads), so each K/V block is loaded (converted) once for ATT_QB * G query heads.
  * Online softmax per query head in F32. */
-static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
+static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int64_t i0, int64_t i1)
 {
-    (void)nth;
     const herd_tensor *q = n->src[0], *k = n->src[1], *v = n->src[2], *out = n->out;
     const int64_t hd = q->ne[0], Hq = q->ne[1], T = q->ne[2], Hkv = k->ne[1];
-    const int64_t G = Hq / Hkv, nqb = (T + ATT_QB - 1) / ATT_QB;
+    const int64_t G = Hq / Hkv;
     const int mask = n->ip[0], C = n->ip[1], nkv = n->ip[2];
     const int64_t R = n->ip[3] > 0 ? n->ip[3] : k->ne[2];
     const int32_t *qpos = n->src[3] ? host(n->src[3]) : NULL;
@@ -955,8 +939,7 @@ static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int n
     uint16_t *valid = (uint16_t *)(sc + ATT_KB);             /* [QB][G] lane masks (tile path) */
     float *kbuf = sc + ATT_KB + ATT_QB * G, *vbuf = kbuf + ATT_KB * hd;
 
-    atomic_int *ctr = &c->counter[ni & 1];
-    for (int64_t it = atomic_fetch_add(ctr, 1); it < nqb * Hkv; it = atomic_fetch_add(ctr, 1)) {
+    for (int64_t it = i0; it < i1; it++) {
         const int64_t t0 = it / Hkv * ATT_QB, gk = it % Hkv;
         const int64_t nq = T - t0 < ATT_QB ? T - t0 : ATT_QB;
         int64_t all_lo = INT64_MAX, all_hi = -1;
@@ -1046,29 +1029,27 @@ static void op_attention(cpu_ctx *c, const herd_node *n, int ith, int nth, int n
     }
 }
 
-static void op_kv_store(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_kv_store(cpu_ctx *c, const herd_node *n, int64_t a, int64_t b)
 {
     const herd_tensor *src = n->src[0], *cache = n->src[1];
     const int32_t *pos = host(n->src[2]);
-    const int64_t hd = src->ne[0], H = src->ne[1], T = src->ne[2];
+    const int64_t hd = src->ne[0], H = src->ne[1];
     const int R = n->ip[0] > 0 ? n->ip[0] : (int)cache->ne[2];
     const char *sb = host(src);
     char *cb = host(n->out);
-    int64_t a, b;
-    while (next_chunk(node_ctr(c, n), H * T, nth, &a, &b))
-        for (int64_t r = a; r < b; r++) {
-            int64_t t = r / H, h = r % H;
-            if (pos[t] < 0) {
-                atomic_store(&c->bad_index, 1);
-                continue;
-            }
-            const float *x = (const float *)(sb + h * src->nb[1] + t * src->nb[2]);
-            char *d = cb + h * cache->nb[1] + (pos[t] % R) * cache->nb[2];
-            if (cache->type == HERD_TYPE_F16)
-                c->f32_f16_row(x, (uint16_t *)d, hd);
-            else
-                memcpy(d, x, (size_t)hd * sizeof(float));
+    for (int64_t r = a; r < b; r++) {
+        int64_t t = r / H, h = r % H;
+        if (pos[t] < 0) {
+            atomic_store(&c->bad_index, 1);
+            continue;
         }
+        const float *x = (const float *)(sb + h * src->nb[1] + t * src->nb[2]);
+        char *d = cb + h * cache->nb[1] + (pos[t] % R) * cache->nb[2];
+        if (cache->type == HERD_TYPE_F16)
+            c->f32_f16_row(x, (uint16_t *)d, hd);
+        else
+            memcpy(d, x, (size_t)hd * sizeof(float));
+    }
 }
 
 /* exact-erf GELU, x * (1 - erfc(x / sqrt 2) / 2), erfc by the Chebyshev fit of Numerical
@@ -1145,94 +1126,85 @@ SIMD_CLONES static void softmax_row(float *y, const float *x, int64_t n, float s
         y[i] *= inv;
 }
 
-static void op_softmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_softmax(cpu_ctx *c, const herd_node *n, int ith, int64_t a, int64_t b)
 {
     const herd_tensor *x = n->src[0], *out = n->out;
-    const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
+    const int64_t D = x->ne[0];
     const float sc = n->fp[0];
     const char *xb = host(x);
     char *ob = host(out);
-    int64_t a, b;
-    while (next_chunk(node_ctr(c, n), rows, nth, &a, &b))
-        for (int64_t r = a; r < b; r++) {
-            const float *xr = (const float *)(xb + r * x->nb[1]);
-            float *y = (float *)(ob + r * out->nb[1]);
-            softmax_row(y, xr, D, sc);
-        }
+    for (int64_t r = a; r < b; r++) {
+        const float *xr = (const float *)(xb + r * x->nb[1]);
+        float *y = (float *)(ob + r * out->nb[1]);
+        softmax_row(y, xr, D, sc);
+    }
 }
 
 /* contiguous rows of a (with strides), out contiguous */
-static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_eltwise(cpu_ctx *c, const herd_node *n, int ith, int64_t r0, int64_t r1)
 {
     const herd_tensor *a = n->src[0], *b = n->src[1], *out = n->out;
-    const int64_t D = a->ne[0], rows = a->ne[1] * a->ne[2] * a->ne[3];
+    const int64_t D = a->ne[0];
     const char *ab = host(a), *bb = b ? host(b) : NULL;
     char *ob = host(out);
-    int64_t r0, r1;
-    while (next_chunk(node_ctr(c, n), rows, nth, &r0, &r1))
-        for (int64_t r = r0; r < r1; r++) {
-            int64_t i1 = r % a->ne[1], i2 = r / a->ne[1] % a->ne[2], i3 = r / a->ne[1] / a->ne[2];
-            const float *x = (const float *)(ab + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
-            float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
-            switch (n->op) {
-            case HERD_OP_ADD:
-            case HERD_OP_MUL: {
-                const float *br =
-                    (const float *)(bb + (i1 % b->ne[1]) * b->nb[1] + (i2 % b->ne[2]) * b->nb[2] +
-                                    (i3 % b->ne[3]) * b->nb[3]);
-                if (b->ne[0] == 1)
-                    vec_binop_scalar(y, x, br[0], D, n->op == HERD_OP_MUL);
-                else
-                    vec_binop(y, x, br, D, n->op == HERD_OP_MUL);
-                break;
-            }
-            case HERD_OP_SWIGLU: {
-                const float *br =
-                    (const float *)(bb + i1 * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3]);
-                unary_row(n->op, y, x, br, D, 0.0f);
-                break;
-            }
-            default:
-                unary_row(n->op, y, x, NULL, D, n->fp[0]);
-                break;
-            }
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1 = r % a->ne[1], i2 = r / a->ne[1] % a->ne[2], i3 = r / a->ne[1] / a->ne[2];
+        const float *x = (const float *)(ab + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
+        float *y = (float *)(ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3]);
+        switch (n->op) {
+        case HERD_OP_ADD:
+        case HERD_OP_MUL: {
+            const float *br =
+                (const float *)(bb + (i1 % b->ne[1]) * b->nb[1] + (i2 % b->ne[2]) * b->nb[2] +
+                                (i3 % b->ne[3]) * b->nb[3]);
+            if (b->ne[0] == 1)
+                vec_binop_scalar(y, x, br[0], D, n->op == HERD_OP_MUL);
+            else
+                vec_binop(y, x, br, D, n->op == HERD_OP_MUL);
+            break;
         }
+        case HERD_OP_SWIGLU: {
+            const float *br = (const float *)(bb + i1 * b->nb[1] + i2 * b->nb[2] + i3 * b->nb[3]);
+            unary_row(n->op, y, x, br, D, 0.0f);
+            break;
+        }
+        default:
+            unary_row(n->op, y, x, NULL, D, n->fp[0]);
+            break;
+        }
+    }
 }
 
-static void op_argmax(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_argmax(cpu_ctx *c, const herd_node *n, int ith, int64_t a, int64_t b)
 {
     const herd_tensor *x = n->src[0];
     const char *xb = host(x);
     int32_t *o = host(n->out);
-    int64_t a, b;
-    while (next_chunk(node_ctr(c, n), x->ne[1], nth, &a, &b))
-        for (int64_t t = a; t < b; t++) {
-            const float *r = (const float *)(xb + t * x->nb[1]);
-            int64_t best = 0;
-            for (int64_t e = 1; e < x->ne[0]; e++)
-                if (r[e] > r[best])
-                    best = e;
-            o[t] = (int32_t)best;
-        }
+    for (int64_t t = a; t < b; t++) {
+        const float *r = (const float *)(xb + t * x->nb[1]);
+        int64_t best = 0;
+        for (int64_t e = 1; e < x->ne[0]; e++)
+            if (r[e] > r[best])
+                best = e;
+        o[t] = (int32_t)best;
+    }
 }
 
-static void op_select_sigmoid(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_select_sigmoid(cpu_ctx *c, const herd_node *n, int ith, int64_t a, int64_t b)
 {
     const herd_tensor *x = n->src[0];
     const char *xb = host(x);
     const int32_t *ids = host(n->src[1]);
     float *o = host(n->out);
-    int64_t a, b;
-    while (next_chunk(node_ctr(c, n), x->ne[1], nth, &a, &b))
-        for (int64_t t = a; t < b; t++) {
-            int32_t e = ids[t];
-            if (e < 0 || e >= x->ne[0]) {
-                o[t] = 0;
-                atomic_store(&c->bad_index, 1);
-                continue;
-            }
-            o[t] = 1.0f / (1.0f + expf(-((const float *)(xb + t * x->nb[1]))[e]));
+    for (int64_t t = a; t < b; t++) {
+        int32_t e = ids[t];
+        if (e < 0 || e >= x->ne[0]) {
+            o[t] = 0;
+            atomic_store(&c->bad_index, 1);
+            continue;
         }
+        o[t] = 1.0f / (1.0f + expf(-((const float *)(xb + t * x->nb[1]))[e]));
+    }
 }
 
 static inline float load_f(herd_type t, const char *p)
@@ -1262,101 +1234,98 @@ static inline void store_f(herd_type t, char *p, float v)
     }
 }
 
-static void op_cpy(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_cpy(cpu_ctx *c, const herd_node *n, int ith, int64_t a, int64_t b)
 {
     const herd_tensor *x = n->src[0], *out = n->out;
     const char *xb = host(x);
     char *ob = host(out);
-    const int64_t D = x->ne[0], rows = x->ne[1] * x->ne[2] * x->ne[3];
+    const int64_t D = x->ne[0];
     const size_t xe = herd_type_get(x->type)->bytes, oe = herd_type_get(out->type)->bytes;
-    int64_t a, b;
-    while (next_chunk(node_ctr(c, n), rows, nth, &a, &b))
-        for (int64_t r = a; r < b; r++) {
-            int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
-            const char *xr = xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3];
-            char *y = ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3];
-            if (x->type == out->type && x->nb[0] == xe) {
-                memcpy(y, xr, (size_t)D * xe);
-            } else if (x->nb[0] == xe && x->type == HERD_TYPE_F32 && out->type == HERD_TYPE_F16) {
-                c->f32_f16_row((const float *)xr, (uint16_t *)y, D);
-            } else if (x->nb[0] == xe && x->type == HERD_TYPE_F16 && out->type == HERD_TYPE_F32) {
-                c->f16_row((const uint16_t *)xr, (float *)y, D);
-            } else if (x->type == out->type && xe == 4) {
-                for (int64_t i = 0; i < D; i++)
-                    ((uint32_t *)y)[i] = *(const uint32_t *)(xr + i * x->nb[0]);
-            } else {
-                for (int64_t i = 0; i < D; i++)
-                    store_f(out->type, y + i * oe, load_f(x->type, xr + i * x->nb[0]));
-            }
+    for (int64_t r = a; r < b; r++) {
+        int64_t i1 = r % x->ne[1], i2 = r / x->ne[1] % x->ne[2], i3 = r / x->ne[1] / x->ne[2];
+        const char *xr = xb + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3];
+        char *y = ob + i1 * out->nb[1] + i2 * out->nb[2] + i3 * out->nb[3];
+        if (x->type == out->type && x->nb[0] == xe) {
+            memcpy(y, xr, (size_t)D * xe);
+        } else if (x->nb[0] == xe && x->type == HERD_TYPE_F32 && out->type == HERD_TYPE_F16) {
+            c->f32_f16_row((const float *)xr, (uint16_t *)y, D);
+        } else if (x->nb[0] == xe && x->type == HERD_TYPE_F16 && out->type == HERD_TYPE_F32) {
+            c->f16_row((const uint16_t *)xr, (float *)y, D);
+        } else if (x->type == out->type && xe == 4) {
+            for (int64_t i = 0; i < D; i++)
+                ((uint32_t *)y)[i] = *(const uint32_t *)(xr + i * x->nb[0]);
+        } else {
+            for (int64_t i = 0; i < D; i++)
+                store_f(out->type, y + i * oe, load_f(x->type, xr + i * x->nb[0]));
         }
+    }
 }
 
-static void op_concat(cpu_ctx *c, const herd_node *n, int ith, int nth)
+static void op_concat(cpu_ctx *c, const herd_node *n, int ith, int64_t r0, int64_t r1)
 {
     const herd_tensor *A = n->src[0], *B = n->src[1], *out = n->out;
     const int dim = n->ip[0];
     const char *ab = host(A), *bb = host(B);
     char *ob = host(out);
-    const int64_t rows = out->ne[1] * out->ne[2] * out->ne[3];
-    int64_t r0, r1;
-    while (next_chunk(node_ctr(c, n), rows, nth, &r0, &r1))
-        for (int64_t r = r0; r < r1; r++) {
-            int64_t i[4] = { 0, r % out->ne[1], r / out->ne[1] % out->ne[2],
-                             r / out->ne[1] / out->ne[2] };
-            float *y = (float *)(ob + i[1] * out->nb[1] + i[2] * out->nb[2] + i[3] * out->nb[3]);
-            if (dim == 0) {
-                const char *ar = ab + i[1] * A->nb[1] + i[2] * A->nb[2] + i[3] * A->nb[3];
-                const char *br = bb + i[1] * B->nb[1] + i[2] * B->nb[2] + i[3] * B->nb[3];
-                for (int64_t k = 0; k < A->ne[0]; k++)
-                    y[k] = *(const float *)(ar + k * A->nb[0]);
-                for (int64_t k = 0; k < B->ne[0]; k++)
-                    y[A->ne[0] + k] = *(const float *)(br + k * B->nb[0]);
-            } else {
-                const herd_tensor *s = A;
-                const char *sb = ab;
-                if (i[dim] >= A->ne[dim]) {
-                    i[dim] -= A->ne[dim];
-                    s = B;
-                    sb = bb;
-                }
-                const char *sr = sb + i[1] * s->nb[1] + i[2] * s->nb[2] + i[3] * s->nb[3];
-                for (int64_t k = 0; k < s->ne[0]; k++)
-                    y[k] = *(const float *)(sr + k * s->nb[0]);
+
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i[4] = { 0, r % out->ne[1], r / out->ne[1] % out->ne[2],
+                         r / out->ne[1] / out->ne[2] };
+        float *y = (float *)(ob + i[1] * out->nb[1] + i[2] * out->nb[2] + i[3] * out->nb[3]);
+        if (dim == 0) {
+            const char *ar = ab + i[1] * A->nb[1] + i[2] * A->nb[2] + i[3] * A->nb[3];
+            const char *br = bb + i[1] * B->nb[1] + i[2] * B->nb[2] + i[3] * B->nb[3];
+            for (int64_t k = 0; k < A->ne[0]; k++)
+                y[k] = *(const float *)(ar + k * A->nb[0]);
+            for (int64_t k = 0; k < B->ne[0]; k++)
+                y[A->ne[0] + k] = *(const float *)(br + k * B->nb[0]);
+        } else {
+            const herd_tensor *s = A;
+            const char *sb = ab;
+            if (i[dim] >= A->ne[dim]) {
+                i[dim] -= A->ne[dim];
+                s = B;
+                sb = bb;
             }
+            const char *sr = sb + i[1] * s->nb[1] + i[2] * s->nb[2] + i[3] * s->nb[3];
+            for (int64_t k = 0; k < s->ne[0]; k++)
+                y[k] = *(const float *)(sr + k * s->nb[0]);
         }
+    }
 }
 
-static void run_node(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
+/* items [a, b) of phase `phase` of node n (see node_items) */
+static void run_node(cpu_ctx *c, const herd_node *n, int ith, int phase, int64_t a, int64_t b)
 {
     switch (n->op) {
     case HERD_OP_GET_ROWS:
-        op_get_rows(c, n, ith, nth);
+        op_get_rows(c, n, ith, a, b);
         break;
     case HERD_OP_SET_ROWS:
-        op_set_rows(c, n, ith, nth);
+        op_set_rows(c, n, ith, a, b);
         break;
     case HERD_OP_MUL_MAT:
-        op_mul_mat(c, n, ith, nth, ni);
+        op_mul_mat(c, n, phase, a, b);
         break;
     case HERD_OP_MUL_MAT_ID:
-        op_mul_mat_id(c, n, ith, nth, ni);
+        op_mul_mat_id(c, n, ith, phase, a, b);
         break;
     case HERD_OP_RMS_NORM:
     case HERD_OP_LAYER_NORM:
-        op_norm(c, n, ith, nth);
+        op_norm(c, n, ith, a, b);
         break;
     case HERD_OP_ROPE:
     case HERD_OP_ROPE_2D:
-        op_rope(c, n, ith, nth);
+        op_rope(c, n, ith, a, b);
         break;
     case HERD_OP_ATTENTION:
-        op_attention(c, n, ith, nth, ni);
+        op_attention(c, n, ith, a, b);
         break;
     case HERD_OP_KV_STORE:
-        op_kv_store(c, n, ith, nth);
+        op_kv_store(c, n, a, b);
         break;
     case HERD_OP_SOFTMAX:
-        op_softmax(c, n, ith, nth);
+        op_softmax(c, n, ith, a, b);
         break;
     case HERD_OP_ADD:
     case HERD_OP_MUL:
@@ -1365,23 +1334,103 @@ static void run_node(cpu_ctx *c, const herd_node *n, int ith, int nth, int ni)
     case HERD_OP_GELU:
     case HERD_OP_SIGMOID:
     case HERD_OP_SWIGLU:
-        op_eltwise(c, n, ith, nth);
+        op_eltwise(c, n, ith, a, b);
         break;
     case HERD_OP_ARGMAX:
-        op_argmax(c, n, ith, nth);
+        op_argmax(c, n, ith, a, b);
         break;
     case HERD_OP_SELECT_SIGMOID:
-        op_select_sigmoid(c, n, ith, nth);
+        op_select_sigmoid(c, n, ith, a, b);
         break;
     case HERD_OP_CPY:
-        op_cpy(c, n, ith, nth);
+        op_cpy(c, n, ith, a, b);
         break;
     case HERD_OP_CONCAT:
-        op_concat(c, n, ith, nth);
+        op_concat(c, n, ith, a, b);
         break;
     default:
         break;
     }
+}
+
+static int64_t rows_of(const herd_tensor *t)
+{
+    return t->ne[1] * t->ne[2] * t->ne[3];
+}
+
+/* Work items of phase `phase` of node n (-1: the node has no such phase; 0: nothing to do) and
+ * *ch, the items per chunk. Called by the thread that publishes the step, after the previous
+ * step finished (MUL_MAT_ID's phase 2 reads the result of its phase 0). */
+static int64_t node_items(const cpu_ctx *c, const herd_node *n, int phase, int64_t *ch)
+{
+    int64_t items = -1;
+    *ch = 0; /* default split */
+    switch (n->op) {
+    case HERD_OP_GET_ROWS:
+        items = phase == 0 ? n->src[1]->ne[0] : -1;
+        break;
+    case HERD_OP_SET_ROWS:
+        items = phase == 0 ? n->src[1]->ne[1] : -1;
+        break;
+    case HERD_OP_MUL_MAT: {
+        const herd_tensor *w = n->src[0], *x = n->src[1];
+        if (phase == 0) {
+            items = mm_act_row_size(w, x) ? rows_of(x) : 0;
+        } else if (phase == 1) {
+            const int64_t mc = mm_chunk(w->ne[1], x->ne[1], c->nth);
+            items = (w->ne[1] + mc - 1) / mc * x->ne[2] * x->ne[3];
+            *ch = 1;
+        }
+        break;
+    }
+    case HERD_OP_MUL_MAT_ID:
+        if (phase == 0) {
+            items = 1;
+        } else if (phase == 1) {
+            items = mm_act_row_size(n->src[0], n->src[1]) ? n->src[1]->ne[1] : 0;
+        } else if (phase == 2) {
+            items = mmid_layout(c, n).item0[n->src[0]->ne[2]];
+            *ch = 1;
+        }
+        break;
+    case HERD_OP_RMS_NORM:
+    case HERD_OP_LAYER_NORM:
+    case HERD_OP_SOFTMAX:
+    case HERD_OP_ADD:
+    case HERD_OP_MUL:
+    case HERD_OP_SCALE:
+    case HERD_OP_SILU:
+    case HERD_OP_GELU:
+    case HERD_OP_SIGMOID:
+    case HERD_OP_SWIGLU:
+    case HERD_OP_CPY:
+        items = phase == 0 ? rows_of(n->src[0]) : -1;
+        break;
+    case HERD_OP_CONCAT:
+        items = phase == 0 ? rows_of(n->out) : -1;
+        break;
+    case HERD_OP_ROPE:
+    case HERD_OP_ROPE_2D:
+    case HERD_OP_KV_STORE:
+        items = phase == 0 ? n->src[0]->ne[1] * n->src[0]->ne[2] : -1;
+        break;
+    case HERD_OP_ATTENTION:
+        if (phase == 0) {
+            const herd_tensor *q = n->src[0];
+            items = (q->ne[2] + ATT_QB - 1) / ATT_QB * n->src[1]->ne[1];
+            *ch = 1;
+        }
+        break;
+    case HERD_OP_ARGMAX:
+    case HERD_OP_SELECT_SIGMOID:
+        items = phase == 0 ? n->src[0]->ne[1] : -1;
+        break;
+    default:
+        break;
+    }
+    if (items > 0 && *ch == 0)
+        *ch = chunk_items(items, c->nth);
+    return items;
 }
 
 static uint64_t now_ns(void)
@@ -1391,27 +1440,99 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void graph_task(void *arg, int ith, int nth)
+/* Publishes step s: the first phase with work at or after (node, phase), or the end of the graph.
+ * Only one thread at a time does this: the caller before the graph, then the thread that
+ * finished the last chunk of step s - 1. */
+static void publish_step(cpu_ctx *c, unsigned s, int node, int phase)
 {
+    const herd_graph *g = c->g;
+    int64_t items = 0, ch = 0;
+    while (node < g->n_nodes) {
+        const herd_node *n = &g->nodes[node];
+        items = node_items(c, n, phase, &ch);
+        if (items > 0)
+            break;
+        if (items < 0) { /* node done */
+            if (c->profile) {
+                uint64_t t = now_ns();
+                c->prof.ns[n->op] += t - c->prof_t0;
+                c->prof.count[n->op]++;
+                c->prof_t0 = t;
+            }
+            node++;
+            phase = 0;
+        } else {
+            phase++;
+        }
+    }
+    uint64_t nchunks = 0;
+    if (node < g->n_nodes) {
+        nchunks = (uint64_t)((items + ch - 1) / ch);
+        c->st_node = node;
+        c->st_phase = phase;
+        c->st_items = items;
+        c->st_ch = ch;
+        c->st_nchunks = (int64_t)nchunks;
+        atomic_store_explicit(&c->left, (int)nchunks, memory_order_relaxed);
+    } else {
+        atomic_store_explicit(&c->finished, c->serial, memory_order_release);
+    }
+    atomic_store_explicit(&c->claim, (uint64_t)s << 32 | nchunks, memory_order_release);
+    herd_publish_word(&c->cur, s, &c->n_sleep);
+}
+
+/* Runs chunks of step s until none is left to claim. A thread that comes back late (the OS
+ * descheduled it) finds its step gone and claims nothing; node data is only read after a
+ * successful claim, while the step (and so the graph) cannot finish. */
+static void work_step(cpu_ctx *c, unsigned s, int ith)
+{
+    uint64_t v = atomic_load_explicit(&c->claim, memory_order_acquire);
+    for (;;) {
+        if ((unsigned)(v >> 32) != s || (uint32_t)v == 0)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&c->claim, &v, v - 1, memory_order_acquire,
+                                                   memory_order_acquire))
+            continue;
+        const int64_t k = c->st_nchunks - (int64_t)(uint32_t)v; /* chunks go in order */
+        const int64_t a = k * c->st_ch, b = a + c->st_ch < c->st_items ? a + c->st_ch : c->st_items;
+        run_node(c, &c->g->nodes[c->st_node], ith, c->st_phase, a, b);
+        if (atomic_fetch_sub_explicit(&c->left, 1, memory_order_acq_rel) == 1) {
+            publish_step(c, s + 1, c->st_node, c->st_phase + 1);
+            return;
+        }
+        v = atomic_load_explicit(&c->claim, memory_order_acquire);
+    }
+}
+
+/* Workers (threads 1..nth-1) live in this loop from backend init to cpu_free: do the chunks of
+ * the published step, then wait (spin, then futex) for the next one. No barriers: a step ends
+ * when its last chunk is done, whoever did it. */
+static void worker_loop(void *arg, int ith, int nth)
+{
+    (void)nth;
     cpu_ctx *c = arg;
-    herd_graph *g = c->g;
-    uint64_t t0 = ith == 0 && c->profile ? now_ns() : 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const herd_node *n = &g->nodes[i];
-        if (ith == 0) {
-            /* node i uses counter[i & 1]; the other pair was last used by node i - 1, which
-             * every thread has finished (barrier), and is next used after the barrier below */
-            atomic_store_explicit(&c->counter[(i + 1) & 1], 0, memory_order_relaxed);
-            atomic_store_explicit(&c->qcounter[(i + 1) & 1], 0, memory_order_relaxed);
-        }
-        run_node(c, n, ith, nth, i);
-        herd_threadpool_barrier(c->tp);
-        if (ith == 0 && c->profile) {
-            uint64_t t1 = now_ns();
-            c->prof.ns[n->op] += t1 - t0;
-            c->prof.count[n->op]++;
-            t0 = t1;
-        }
+    for (;;) {
+        const unsigned s = atomic_load_explicit(&c->cur, memory_order_acquire);
+        if (atomic_load_explicit(&c->quit, memory_order_acquire))
+            return;
+        work_step(c, s, ith);
+        herd_wait_word(&c->cur, s, &c->n_sleep);
+    }
+}
+
+/* The caller (thread 0) publishes the first step and works with the others until the graph's
+ * last step is done; it does not wait for the workers to get back. */
+static void run_graph(cpu_ctx *c)
+{
+    c->serial++;
+    c->prof_t0 = c->profile ? now_ns() : 0;
+    publish_step(c, atomic_load_explicit(&c->cur, memory_order_relaxed) + 1, 0, 0);
+    for (;;) {
+        const unsigned s = atomic_load_explicit(&c->cur, memory_order_acquire);
+        if (atomic_load_explicit(&c->finished, memory_order_acquire) == c->serial)
+            return;
+        work_step(c, s, 0);
+        herd_wait_word(&c->cur, s, &c->n_sleep);
     }
 }
 
@@ -1594,6 +1715,8 @@ static void cpu_free(herd_backend *be)
         return;
     cpu_ctx *c = be->ctx;
     if (c) {
+        atomic_store(&c->quit, true);
+        herd_publish_word(&c->cur, atomic_load(&c->cur) + 1, &c->n_sleep);
         herd_threadpool_free(c->tp);
         free(c->arena);
         free(c->scratch);
@@ -1776,10 +1899,8 @@ static herd_status graph_compute_locked(herd_backend *be, herd_graph *g, herd_er
         return HERD_OK;
     c->g = g;
     c->profile = be->profile;
-    atomic_store(&c->counter[0], 0);
-    atomic_store(&c->qcounter[0], 0);
     atomic_store(&c->bad_index, 0);
-    herd_threadpool_run(c->tp, graph_task, c);
+    run_graph(c);
     if (be->profile)
         c->prof.graphs++;
     c->g = NULL;
@@ -1831,6 +1952,8 @@ herd_backend *herd_backend_cpu_init(int n_threads, herd_error *err)
     }
     pthread_mutex_init(&c->lock, NULL);
     c->tp = herd_threadpool_new(n_threads);
+    if (c->tp)
+        herd_threadpool_start(c->tp, worker_loop, c);
     if (!c->tp) {
         pthread_mutex_destroy(&c->lock);
         free(be);

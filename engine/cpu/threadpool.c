@@ -43,6 +43,7 @@ struct herd_threadpool {
     herd_task_fn fn;
     void *ctx;
     atomic_bool stop;
+    bool started; /* herd_threadpool_start: workers run fn without the closing barrier */
     /* barrier */
     _Alignas(64) atomic_uint bar_count;
     _Alignas(64) atomic_uint bar_phase;
@@ -138,7 +139,8 @@ static void *worker_main(void *arg)
         if (atomic_load_explicit(&tp->stop, memory_order_acquire))
             break;
         tp->fn(tp->ctx, w->ith, tp->n);
-        herd_threadpool_barrier(tp);
+        if (!tp->started)
+            herd_threadpool_barrier(tp);
     }
     return NULL;
 }
@@ -212,4 +214,33 @@ void herd_threadpool_run(herd_threadpool *tp, herd_task_fn fn, void *ctx)
         futex_wake_all(&tp->gen);
     fn(ctx, 0, tp->n);
     herd_threadpool_barrier(tp);
+}
+
+void herd_threadpool_start(herd_threadpool *tp, herd_task_fn fn, void *ctx)
+{
+    if (tp->n <= 1)
+        return;
+    tp->fn = fn;
+    tp->ctx = ctx;
+    tp->started = true;
+    atomic_fetch_add_explicit(&tp->gen, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&tp->n_idle_sleep, memory_order_seq_cst) > 0)
+        futex_wake_all(&tp->gen);
+}
+
+void herd_wait_word(atomic_uint *word, unsigned val, atomic_int *n_sleep)
+{
+    if (spin_while_equal(word, val, BARRIER_SPIN_NS))
+        return;
+    atomic_fetch_add_explicit(n_sleep, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(word, memory_order_seq_cst) == val)
+        futex_wait(word, val);
+    atomic_fetch_sub_explicit(n_sleep, 1, memory_order_relaxed);
+}
+
+void herd_publish_word(atomic_uint *word, unsigned val, atomic_int *n_sleep)
+{
+    atomic_store_explicit(word, val, memory_order_seq_cst);
+    if (atomic_load_explicit(n_sleep, memory_order_seq_cst) > 0)
+        futex_wake_all(word);
 }
