@@ -126,7 +126,7 @@ static int read_netpbm(FILE *f, ref_img *out, int ignore_alpha)
 
 static int run_reference(const char *cmd, const char *path, ref_img *out, int ignore_alpha)
 {
-    char line[4096];
+    char line[8400]; /* a command name plus a path of up to PATH_MAX */
     snprintf(line, sizeof line, "%s '%s' 2>/dev/null", cmd, path);
     FILE *p = popen(line, "r");
     if (!p)
