@@ -1,4 +1,4 @@
-/* threadpool.c: persistent pthreads + a spin-then-futex barrier (see threadpool.h). */
+/* threadpool.c: persistent pthreads and spin-then-futex waiting on a word (threadpool.h). */
 #include "threadpool.h"
 
 #include <limits.h>
@@ -24,9 +24,9 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* how long a thread spins before sleeping: at a barrier between nodes, and between runs */
-#define BARRIER_SPIN_NS 100000ull
-#define IDLE_SPIN_NS    300000ull
+/* how long a thread spins before sleeping: waiting for the next step, and idle between runs */
+#define STEP_SPIN_NS 100000ull
+#define IDLE_SPIN_NS 300000ull
 
 struct worker {
     herd_threadpool *tp;
@@ -43,11 +43,6 @@ struct herd_threadpool {
     herd_task_fn fn;
     void *ctx;
     atomic_bool stop;
-    bool started; /* herd_threadpool_start: workers run fn without the closing barrier */
-    /* barrier */
-    _Alignas(64) atomic_uint bar_count;
-    _Alignas(64) atomic_uint bar_phase;
-    atomic_int n_bar_sleep;
 };
 
 static void futex_wait(atomic_uint *addr, unsigned val)
@@ -103,26 +98,6 @@ static bool spin_while_equal(atomic_uint *addr, unsigned val, uint64_t spin_ns)
     }
 }
 
-void herd_threadpool_barrier(herd_threadpool *tp)
-{
-    if (tp->n <= 1)
-        return;
-    unsigned phase = atomic_load_explicit(&tp->bar_phase, memory_order_acquire);
-    if (atomic_fetch_add_explicit(&tp->bar_count, 1, memory_order_acq_rel) == (unsigned)tp->n - 1) {
-        atomic_store_explicit(&tp->bar_count, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&tp->bar_phase, 1, memory_order_seq_cst);
-        if (atomic_load_explicit(&tp->n_bar_sleep, memory_order_seq_cst) > 0)
-            futex_wake_all(&tp->bar_phase);
-        return;
-    }
-    if (spin_while_equal(&tp->bar_phase, phase, BARRIER_SPIN_NS))
-        return;
-    atomic_fetch_add_explicit(&tp->n_bar_sleep, 1, memory_order_seq_cst);
-    while (atomic_load_explicit(&tp->bar_phase, memory_order_seq_cst) == phase)
-        futex_wait(&tp->bar_phase, phase);
-    atomic_fetch_sub_explicit(&tp->n_bar_sleep, 1, memory_order_relaxed);
-}
-
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -139,8 +114,6 @@ static void *worker_main(void *arg)
         if (atomic_load_explicit(&tp->stop, memory_order_acquire))
             break;
         tp->fn(tp->ctx, w->ith, tp->n);
-        if (!tp->started)
-            herd_threadpool_barrier(tp);
     }
     return NULL;
 }
@@ -201,28 +174,12 @@ int herd_threadpool_size(const herd_threadpool *tp)
     return tp->n;
 }
 
-void herd_threadpool_run(herd_threadpool *tp, herd_task_fn fn, void *ctx)
-{
-    if (tp->n <= 1) {
-        fn(ctx, 0, 1);
-        return;
-    }
-    tp->fn = fn;
-    tp->ctx = ctx;
-    atomic_fetch_add_explicit(&tp->gen, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&tp->n_idle_sleep, memory_order_seq_cst) > 0)
-        futex_wake_all(&tp->gen);
-    fn(ctx, 0, tp->n);
-    herd_threadpool_barrier(tp);
-}
-
 void herd_threadpool_start(herd_threadpool *tp, herd_task_fn fn, void *ctx)
 {
     if (tp->n <= 1)
         return;
     tp->fn = fn;
     tp->ctx = ctx;
-    tp->started = true;
     atomic_fetch_add_explicit(&tp->gen, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&tp->n_idle_sleep, memory_order_seq_cst) > 0)
         futex_wake_all(&tp->gen);
@@ -230,7 +187,7 @@ void herd_threadpool_start(herd_threadpool *tp, herd_task_fn fn, void *ctx)
 
 void herd_wait_word(atomic_uint *word, unsigned val, atomic_int *n_sleep)
 {
-    if (spin_while_equal(word, val, BARRIER_SPIN_NS))
+    if (spin_while_equal(word, val, STEP_SPIN_NS))
         return;
     atomic_fetch_add_explicit(n_sleep, 1, memory_order_seq_cst);
     while (atomic_load_explicit(word, memory_order_seq_cst) == val)
