@@ -202,6 +202,9 @@ herd_tensor *herd_concat(herd_graph *g, herd_tensor *a, herd_tensor *b, int dim)
 herd_status herd_graph_plan(herd_graph *g, herd_tensor **keep, int n_keep, size_t align,
                             herd_error *err);
 const char *herd_op_name(herd_op op);
+/* The backend-independent rules of node n (index i): the shapes and types each op's comment
+ * above states. Backends call it before running a graph and add their own limits. */
+herd_status herd_node_check(const herd_node *n, int i, herd_error *err);
 
 /* --- backends --- */
 typedef enum herd_backend_kind {

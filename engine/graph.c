@@ -637,6 +637,160 @@ herd_status herd_graph_plan(herd_graph *g, herd_tensor **keep, int n_keep, size_
     return HERD_OK;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* node checks shared by the backends (their own limits come on top) */
+
+static bool is_f32_rows(const herd_tensor *t)
+{
+    return t && t->type == HERD_TYPE_F32 && t->nb[0] == sizeof(float);
+}
+
+static bool is_i32_vec(const herd_tensor *t, int64_t n)
+{
+    return t && t->type == HERD_TYPE_I32 && herd_tensor_is_contiguous(t) &&
+           herd_tensor_nelements(t) >= n;
+}
+
+static bool same_shape(const herd_tensor *a, const herd_tensor *b)
+{
+    return a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1] && a->ne[2] == b->ne[2] &&
+           a->ne[3] == b->ne[3];
+}
+
+/* rows of a computable type, whole blocks per row */
+static bool row_type_ok(const herd_tensor *w)
+{
+    const herd_type_info *ti = herd_type_get(w->type);
+    return ti && ti->compute && w->nb[0] == ti->bytes && w->ne[0] % ti->blck == 0;
+}
+
+herd_status herd_node_check(const herd_node *n, int i, herd_error *err)
+{
+    const herd_tensor *a = n->src[0], *b = n->src[1], *out = n->out;
+    const char *op = herd_op_name(n->op);
+#define BAD(...) return herd_error_set(err, HERD_ERR_INVALID, "node %d (%s): " __VA_ARGS__)
+    if (!out || !a)
+        BAD("missing tensors", i, op);
+    switch (n->op) {
+    case HERD_OP_GET_ROWS:
+        if (!is_i32_vec(b, b ? b->ne[0] : 0) || !is_f32_rows(out) || out->ne[1] != b->ne[0] ||
+            out->ne[0] != a->ne[0] || !row_type_ok(a))
+            BAD("bad types or shapes", i, op);
+        break;
+    case HERD_OP_SET_ROWS:
+        if (!is_f32_rows(a) || !is_f32_rows(b) || a->ne[0] != b->ne[0] ||
+            !is_i32_vec(n->src[2], b->ne[1]))
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_MUL_MAT:
+        if (!b || !is_f32_rows(b) || b->ne[0] != a->ne[0] || !row_type_ok(a) ||
+            b->ne[2] % a->ne[2] || b->ne[3] % a->ne[3] || out->ne[0] != a->ne[1] ||
+            out->ne[1] != b->ne[1] || !herd_tensor_is_contiguous(out))
+            BAD("weight type %s or shapes (K %lld vs %lld)", i, op, herd_type_name(a->type),
+                (long long)a->ne[0], (long long)(b ? b->ne[0] : -1));
+        break;
+    case HERD_OP_MUL_MAT_ID:
+        if (!b || !is_f32_rows(b) || b->ne[0] != a->ne[0] || !row_type_ok(a) ||
+            b->ne[2] * b->ne[3] != 1 || !is_i32_vec(n->src[2], b->ne[1]) ||
+            !herd_tensor_is_contiguous(out) || out->ne[0] != a->ne[1] || out->ne[1] != b->ne[1])
+            BAD("weight type %s or shapes", i, op, herd_type_name(a->type));
+        break;
+    case HERD_OP_RMS_NORM:
+    case HERD_OP_LAYER_NORM:
+        if (!is_f32_rows(a) || (b && (!is_f32_rows(b) || b->ne[0] != a->ne[0])) ||
+            (n->op == HERD_OP_LAYER_NORM && n->src[2] &&
+             (!is_f32_rows(n->src[2]) || n->src[2]->ne[0] != a->ne[0])))
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_ROPE:
+    case HERD_OP_ROPE_2D:
+        if (!is_f32_rows(a) || a->ne[3] != 1 ||
+            !is_i32_vec(b, a->ne[2] * (n->op == HERD_OP_ROPE_2D ? 2 : 1)))
+            BAD("bad shapes", i, op);
+        if (n->op == HERD_OP_ROPE &&
+            (n->ip[0] < 0 || n->ip[0] > a->ne[0] || n->ip[0] % 2 ||
+             (n->src[2] && (!is_f32_rows(n->src[2]) || n->src[2]->ne[0] < n->ip[0] / 2))))
+            BAD("bad n_dims %d or freq factors", i, op, n->ip[0]);
+        break;
+    case HERD_OP_ATTENTION: {
+        const herd_tensor *k = b, *v = n->src[2];
+        int R = n->ip[3];
+        if (!is_f32_rows(a) || !k || !v || k->ne[0] != a->ne[0] || v->ne[0] != a->ne[0] ||
+            k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || k->ne[1] <= 0 || a->ne[1] % k->ne[1] ||
+            a->ne[3] != 1)
+            BAD("bad shapes", i, op);
+        if ((k->type != HERD_TYPE_F32 && k->type != HERD_TYPE_F16) ||
+            (v->type != HERD_TYPE_F32 && v->type != HERD_TYPE_F16) ||
+            k->nb[0] != herd_type_get(k->type)->bytes || v->nb[0] != herd_type_get(v->type)->bytes)
+            BAD("K/V must be F32 or F16 rows", i, op);
+        if (R <= 0 || R > k->ne[2] || (n->ip[0] == 0 && (n->ip[2] < 0 || n->ip[2] > R)) ||
+            (n->ip[0] != 0 && !is_i32_vec(n->src[3], a->ne[2])) || n->ip[0] < 0 || n->ip[0] > 2 ||
+            (n->ip[0] == 2 && n->ip[1] <= 0))
+            BAD("bad mask parameters (mask %d, ring %d, n_kv %d)", i, op, n->ip[0], R, n->ip[2]);
+        break;
+    }
+    case HERD_OP_KV_STORE:
+        if (!is_f32_rows(a) || !b || b->ne[0] != a->ne[0] || b->ne[1] != a->ne[1] ||
+            (b->type != HERD_TYPE_F32 && b->type != HERD_TYPE_F16) ||
+            b->nb[0] != herd_type_get(b->type)->bytes || !is_i32_vec(n->src[2], a->ne[2]) ||
+            n->ip[0] <= 0 || n->ip[0] > b->ne[2])
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_SOFTMAX:
+        if (!is_f32_rows(a) || !herd_tensor_is_contiguous(a) || !herd_tensor_is_contiguous(out))
+            BAD("input must be contiguous F32", i, op);
+        break;
+    case HERD_OP_ADD:
+    case HERD_OP_MUL:
+        if (!is_f32_rows(a) || !is_f32_rows(b))
+            BAD("inputs must be F32", i, op);
+        for (int d = 0; d < 4; d++)
+            if (b->ne[d] != 1 && b->ne[d] != a->ne[d])
+                BAD("b does not broadcast to a", i, op);
+        break;
+    case HERD_OP_SWIGLU:
+        if (!is_f32_rows(a) || !is_f32_rows(b) || !same_shape(a, b))
+            BAD("a and b must be F32 of the same shape", i, op);
+        break;
+    case HERD_OP_SCALE:
+    case HERD_OP_SILU:
+    case HERD_OP_GELU:
+    case HERD_OP_SIGMOID:
+        if (!is_f32_rows(a))
+            BAD("input must be F32", i, op);
+        break;
+    case HERD_OP_ARGMAX:
+        if (!is_f32_rows(a) || out->type != HERD_TYPE_I32)
+            BAD("bad types", i, op);
+        break;
+    case HERD_OP_SELECT_SIGMOID:
+        if (!is_f32_rows(a) || !is_i32_vec(b, a->ne[1]))
+            BAD("bad shapes", i, op);
+        break;
+    case HERD_OP_CPY: {
+        herd_type st = a->type, ot = out->type;
+        bool ok_s = st == HERD_TYPE_F32 || st == HERD_TYPE_F16 || st == HERD_TYPE_BF16;
+        bool ok_o = ot == HERD_TYPE_F32 || ot == HERD_TYPE_F16 || ot == HERD_TYPE_BF16;
+        if (!ok_s || !ok_o || !same_shape(a, out))
+            BAD("unsupported types %s -> %s", i, op, herd_type_name(st), herd_type_name(ot));
+        break;
+    }
+    case HERD_OP_CONCAT: {
+        int d = n->ip[0];
+        if (a->type != HERD_TYPE_F32 || b->type != HERD_TYPE_F32 || d < 0 || d > 3)
+            BAD("bad types", i, op);
+        for (int j = 0; j < 4; j++)
+            if (j != d && a->ne[j] != b->ne[j])
+                BAD("shapes differ outside dim %d", i, op, d);
+        break;
+    }
+    default:
+        return herd_error_set(err, HERD_ERR_UNSUPPORTED, "node %d: op %s not supported", i, op);
+    }
+#undef BAD
+    return HERD_OK;
+}
+
 int herd_backend_kind_from_name(const char *name)
 {
     static const char *names[] = { "auto", "cpu", "vulkan", "cuda" };
