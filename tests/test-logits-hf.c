@@ -16,6 +16,7 @@
 #include "chat.h"
 #include "encoder.h"
 #include "herd.h"
+#include "test-util.h"
 #include "image.h"
 #include "json.h"
 #include "preprocess.h"
@@ -23,24 +24,6 @@
 static int failures, checks;
 static herd_backend_kind backend = HERD_BACKEND_CPU;
 static char fixdir[1024];
-
-static float *read_f32(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *d = malloc((size_t)sz);
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz / 4;
-    return d;
-}
 
 static int32_t *ids_of(const json_value *arr, int *n)
 {
@@ -172,10 +155,7 @@ static float *encode_images(herd_model *m, const char *mmproj, const json_value 
         }
         int rows = tiles.n_tiles * 144;
         if (hf_pixels)
-            for (size_t j = 0; j < (size_t)tiles.n_tiles * 3 * 336 * 336; j++) {
-                long u = lroundf((tiles.data[j] + 1.0f) * 127.5f);
-                tiles.data[j] = bf16_lut[u < 0 ? 0 : u > 255 ? 255 : u];
-            }
+            hf_bf16_pixels(tiles.data, (size_t)tiles.n_tiles * 3 * 336 * 336, bf16_lut);
         all = realloc(all, ((size_t)*n_rows + rows) * D * sizeof(float));
         if (herd_vision_encode(v, &tiles, all + (size_t)*n_rows * D, &err)) {
             printf("FAIL encode: %s\n", err.msg);

@@ -18,27 +18,10 @@
 #include <string.h>
 
 #include "herd.h"
+#include "test-util.h"
 #include "json.h"
 
 static int failures;
-
-static float *read_f32(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *d = malloc((size_t)sz);
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz / 4;
-    return d;
-}
 
 static void run_model(const char *ref, const char *file, const char *dir, herd_type kv, float tol,
                       const json_value *prompts, herd_backend_kind bk)

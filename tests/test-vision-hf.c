@@ -16,26 +16,9 @@
 #include "image.h"
 #include "json.h"
 #include "preprocess.h"
+#include "test-util.h"
 
 static int failures, checks;
-
-static float *read_f32(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *d = malloc((size_t)sz);
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz / 4;
-    return d;
-}
 
 int main(void)
 {
@@ -112,10 +95,9 @@ int main(void)
                 for (int pass = 0; pass < 2; pass++) {
                     herd_tiles t2 = tiles;
                     if (pass == 0) { /* HF's bf16 pixels, from our 8-bit values */
-                        for (size_t i = 0; i < (size_t)tiles.n_tiles * 3 * 336 * 336; i++) {
-                            long u = lroundf((tiles.data[i] + 1.0f) * 127.5f);
-                            bf[i] = lut[u < 0 ? 0 : u > 255 ? 255 : u];
-                        }
+                        size_t npx = (size_t)tiles.n_tiles * 3 * 336 * 336;
+                        memcpy(bf, tiles.data, npx * sizeof *bf);
+                        hf_bf16_pixels(bf, npx, lut);
                         t2.data = bf;
                     }
                     if (herd_vision_encode(v, &t2, got, &err)) {
