@@ -342,6 +342,11 @@ static herd_status vk_graph_compute(herd_backend *be, herd_graph *g, herd_error 
         return herd_error_set(err, HERD_ERR_NOMEM, "graph construction ran out of memory");
     if (g->n_nodes == 0)
         return HERD_OK;
+    /* the shared op rules (graph.c) first, so a malformed graph is refused with the same message
+     * on every backend; the encoders below check only what this backend's shaders need */
+    for (int i = 0; i < g->n_nodes; i++)
+        if ((st = herd_node_check(&g->nodes[i], i, err)))
+            return st;
     /* arena */
     if (!vk->arena || vk->arena->size < g->arena_size) {
         vkDeviceWaitIdle(vk->dev);
