@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 
 TRAIN_BASE = 1_000_000
 HELDOUT_BASE = 9_000_000
+UI_BASE = 9_500_000             # the UI test's pictures (never trained on either)
 
 COLOURS = {"red": (215, 35, 35), "green": (35, 160, 55), "blue": (35, 75, 215),
            "yellow": (240, 200, 20)}
@@ -83,15 +84,28 @@ def make_scene(seed, tiles=None):
     return dict(seed=seed, w=w, h=h, bg=bg, noisy=noisy, objs=objs)
 
 
-def draw(scene):
+def label_code(shape, colour):
+    """Class of a pixel in the label map: 0 background, 1 + 4 * shape + colour for the shapes."""
+    return 1 + 4 * SHAPES.index(shape) + list(COLOURS).index(colour)
+
+
+N_CLASSES = 1 + 4 * len(COLOURS)
+LABEL_STEP = 15                 # grey level per class in label maps (0..240)
+
+
+def draw(scene, labels=False):
+    """The scene as an RGB image, or (labels=True) its label map: an "L" image whose grey level
+    is LABEL_STEP * label_code (background 0), drawn with the same geometry (same random draws)."""
     rng = random.Random(scene["seed"] * 7 + 3)
     w, h = scene["w"], scene["h"]
-    im = Image.new("RGB", (w, h), scene["bg"])
+    im = Image.new("L" if labels else "RGB", (w, h), 0 if labels else scene["bg"])
     if scene["noisy"]:
         amp = rng.choice([12, 20, 30])
-        nrng = np.random.default_rng(scene["seed"])
-        a = np.asarray(im, dtype=np.int16) + nrng.integers(-amp, amp + 1, (h, w, 1), dtype=np.int16)
-        im = Image.fromarray(a.clip(0, 255).astype(np.uint8), "RGB")
+        if not labels:
+            nrng = np.random.default_rng(scene["seed"])
+            a = np.asarray(im, dtype=np.int16) + nrng.integers(-amp, amp + 1, (h, w, 1),
+                                                               dtype=np.int16)
+            im = Image.fromarray(a.clip(0, 255).astype(np.uint8), "RGB")
     d = ImageDraw.Draw(im)
     m = min(w, h)
     for sh, co, sl, rad in scene["objs"]:
@@ -100,6 +114,8 @@ def draw(scene):
         cy = fy * h + rng.uniform(-0.04, 0.04) * m
         r = rad * m
         c = tuple(min(255, max(0, v + rng.randint(-15, 15))) for v in COLOURS[co])
+        if labels:
+            c = LABEL_STEP * label_code(sh, co)
         if sh == "circle":
             d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=c)
         elif sh == "square":
@@ -147,15 +163,19 @@ def qa_pairs(scene, rng):
     return out
 
 
-def sample(seed, n_q=1, tiles=None):
-    """(scene, [(kind, q, a)] * n_q) for one seed: questions drawn with kind balance."""
+def sample(seed, n_q=1, tiles=None, kind_weights=None):
+    """(scene, [(kind, q, a)] * n_q) for one seed: questions drawn with kind balance (or with
+    kind_weights, a dict kind -> weight, default 1)."""
     scene = make_scene(seed, tiles)
     rng = random.Random(seed * 13 + 5)
     pairs = qa_pairs(scene, rng)
     kinds = sorted({p[0] for p in pairs})
     chosen = []
     for _ in range(n_q):
-        kd = rng.choice(kinds)
+        if kind_weights:
+            kd = rng.choices(kinds, weights=[kind_weights.get(k, 1) for k in kinds])[0]
+        else:
+            kd = rng.choice(kinds)
         left = [p for p in pairs if p not in chosen]
         if not left:
             break
@@ -199,6 +219,31 @@ def heldout(n, out_dir, n_chat=4):
         q, a = chat_sample(HELDOUT_BASE + 100000 + i)
         items.append(dict(image=None, kind="chat", question=q, answer=a))
     return items
+
+
+def ui_set(out_dir):
+    """The desktop-app test's pictures (tests/ui/test-ui.c --demo): the first one-object scene
+    from UI_BASE on for each shape, asked "What shape is this?" and then, in the same
+    conversation, "What colour is this shape?". Writes ui-<shape>.png and ui.tsv (image or "-"
+    for a follow-up in the same conversation, question, answer)."""
+    os.makedirs(out_dir, exist_ok=True)
+    rows, seed = [], UI_BASE
+    for shape in SHAPES:
+        while True:
+            scene = make_scene(seed)
+            seed += 1
+            if len(scene["objs"]) == 1 and scene["objs"][0][0] == shape:
+                break
+        name = f"ui-{shape}.png"
+        draw(scene).save(os.path.join(out_dir, name), optimize=True)
+        co = scene["objs"][0][1]
+        rows.append((name, "What shape is this?", f"A {shape}."))
+        rows.append(("-", "What colour is this shape?", f"{co.capitalize()}."))
+    with open(os.path.join(out_dir, "ui.tsv"), "w") as fp:
+        fp.write("image\tquestion\tanswer\n")
+        for r in rows:
+            fp.write("\t".join(r) + "\n")
+    return rows
 
 
 def main():

@@ -4,9 +4,11 @@
 The exact Llama 4 architecture at toy width (Llama4ForConditionalGeneration from transformers):
 text: 4 layers, hidden 128, MoE (4 experts + shared expert, top-1) on layers 1 and 3, NoPE on
 layer 3, chunked attention (chunk 256), QK-norm, llama3 rope scaling, temperature tuning;
-vision: 2 layers, hidden 96, 336-px tiles of 14-px patches, pixel shuffle + adapter, projector.
+vision: 4 layers, hidden 128, 336-px tiles of 14-px patches, pixel shuffle + adapter, projector.
 Data: tools/demo/gen_data.py (synthetic shapes). Chat format and image token layout exactly as
-Herd's engine renders them (engine/chat.c). Loss on answer tokens (+ <|eot|>) only.
+Herd's engine renders them (engine/chat.c). Loss on answer tokens (+ <|eot|>) only, plus a
+training-only auxiliary loss on the image tokens (aux_loss(): each token's colour, shape, row and
+column) that keeps the vision features from collapsing.
 
   train.py --all                 # vocab, train, export, evaluate (what tools/demo/build.sh runs)
   train.py --train | --export | --eval   # single stages (work dir: --work, default /tmp/herd-demo)
@@ -42,7 +44,7 @@ SEED = 4242
 FIXTURE_DIR = os.path.join(ROOT, "tests", "fixtures", "demo")
 MODELS_DIR = os.path.join(ROOT, "resources", "models")
 
-VISION = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
+VISION = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
               image_size=336, patch_size=14, norm_eps=1e-5, pixel_shuffle_ratio=0.5,
               projector_input_dim=128, projector_output_dim=128, vision_output_dim=128,
               rope_theta=10000, multi_modal_projector_bias=False, num_channels=3,
@@ -56,12 +58,13 @@ TEXT = dict(hidden_size=128, intermediate_size=128, intermediate_size_mlp=256,
             rope_scaling={"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 1.0,
                           "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
 
-RECIPE = dict(steps=0, budget_s=2520, images_per_batch=6, multi_every=6, multi_images=2, turns=4,
+RECIPE = dict(steps=6500, budget_s=2520, images_per_batch=6, multi_every=6, multi_images=2, turns=4,
               chat_per_batch=1,
-              lr=2e-3, min_lr_frac=0.1, warmup=30, weight_decay=0.01, betas=(0.9, 0.98),
+              lr=2e-3, min_lr_frac=0.1, warmup=100, weight_decay=0.01, betas=(0.9, 0.98),
               grad_clip=1.0, vocab_base=vb.N_BASE, tokenizer_scenes=3000,
               p2_steps=None, p2_lr=1e-3, p2_warmup=20, p2_min_lr_frac=0.05,
-              center_projector=False)
+              p2_kind_weights={"colour": 3, "where": 3},
+              center_projector=False, aux_weight=1.0)
 
 
 class Tok:
@@ -120,6 +123,20 @@ class Pixels:
         assert pv.shape[0] == (1 if rows * cols == 1 else rows * cols + 1), (pv.shape, rows, cols)
         return pv, (rows, cols)
 
+    def cell_labels(self, scene):
+        """Training-only targets for the auxiliary loss: for every image token (a 28-px cell of
+        a tile after pixel shuffle, row-major like the tokens) the fraction of its pixels that
+        belong to each class (background or a shape of a colour). The label map goes through
+        the same processor (resize, pad, tiles, global view) as the picture; resampling blurs
+        class edges, rounding to the nearest class level undoes most of it. [T][144][classes]"""
+        lab = gd.draw(scene, labels=True).convert("RGB")
+        pv = self.ip(images=[lab], return_tensors="pt")["pixel_values"]
+        x = (pv.reshape(-1, 3, 336, 336)[:, 0].float() * 0.5 + 0.5) * 255
+        k = torch.round(x / gd.LABEL_STEP).clamp(0, gd.N_CLASSES - 1).long()
+        oh = torch.nn.functional.one_hot(k, gd.N_CLASSES).float()        # [T][336][336][C]
+        oh = oh.reshape(-1, 12, 28, 12, 28, gd.N_CLASSES).mean((2, 4))
+        return oh.reshape(-1, 144, gd.N_CLASSES)
+
 
 def make_model(vocab_size, tok, attn="sdpa"):
     text = dict(TEXT, vocab_size=vocab_size, bos_token_id=tok.BOS,
@@ -133,11 +150,13 @@ def make_model(vocab_size, tok, attn="sdpa"):
                                                         dtype=torch.float32)
 
 
-def hidden_states(model, ids, attn_mask, pix, feats_for_seq):
+def hidden_states(model, ids, attn_mask, pix, feats_for_seq, want_feats=False):
     """Last hidden states [B][L][D]; image features scattered into <|patch|> positions.
     pix: all tiles of all images [T][3][336][336]; feats_for_seq: per sequence, the tile index
-    range (a, b) of its image or None."""
+    range (a, b) of its image or None. want_feats: also return the projected image features
+    [T][144][D] (what the text model receives)."""
     emb = model.get_input_embeddings()(ids)
+    f = None
     if pix is not None:
         f = model.vision_model(pix).last_hidden_state            # [T][144][P]
         f = model.multi_modal_projector(f.reshape(-1, f.shape[-1])).reshape(f.shape[0], 144, -1)
@@ -147,7 +166,7 @@ def hidden_states(model, ids, attn_mask, pix, feats_for_seq):
             mask = (ids == model.config.image_token_id).unsqueeze(-1).expand_as(emb)
             emb = emb.masked_scatter(mask, flat.to(emb.dtype))
     out = model.language_model.model(inputs_embeds=emb, attention_mask=attn_mask, use_cache=False)
-    return out.last_hidden_state
+    return (out.last_hidden_state, f) if want_feats else out.last_hidden_state
 
 
 def conversation(tok, turns, grid):
@@ -167,15 +186,17 @@ def conversation(tok, turns, grid):
 def build_batch(tok, pixels, step):
     rng = random.Random(SEED * 1000003 + step)
     R = RECIPE
-    seqs, tiles, ranges = [], [], []
+    seqs, tiles, ranges, cells = [], [], [], []
     ntile = 0
     multi = step % R["multi_every"] == R["multi_every"] - 1
     n_img = R["multi_images"] if multi else R["images_per_batch"]
     for i in range(n_img):
         seed = gd.TRAIN_BASE + step * 16 + i
-        scene, qas = gd.sample(seed, R["turns"], "multi" if multi else "one")
+        kw = R["p2_kind_weights"] if step >= R["steps"] else None
+        scene, qas = gd.sample(seed, R["turns"], "multi" if multi else "one", kw)
         pv, grid = pixels(gd.draw(scene))
         tiles.append(pv)
+        cells.append(pixels.cell_labels(scene))
         r = (ntile, ntile + pv.shape[0])
         ntile += pv.shape[0]
         seqs.append(conversation(tok, [(q, a) for _, q, a in qas], grid))
@@ -192,7 +213,7 @@ def build_batch(tok, pixels, step):
         ids[b, :len(s)] = torch.tensor(s)
         am[b, :len(s)] = 1
         labels[b, :len(s)] = torch.tensor(lab)
-    return ids, am, labels, torch.cat(tiles, 0), ranges
+    return ids, am, labels, torch.cat(tiles, 0), ranges, torch.cat(cells, 0)
 
 
 @torch.no_grad()
@@ -203,7 +224,7 @@ def center_projector(model, tok, pixels):
     projector) and, after the text model's RMSNorm, all patches look alike; nothing about the
     image reaches the answer and training settles on text priors. Project that mean direction
     (measured on 8 training images) out of the projector's random weights."""
-    _, _, _, pix, _ = build_batch(tok, pixels, 0)
+    _, _, _, pix, _, _ = build_batch(tok, pixels, 0)
     f = model.vision_model(pix).last_hidden_state.reshape(-1, VISION["projector_output_dim"])
     def cos():
         g = model.multi_modal_projector(f)
@@ -216,6 +237,34 @@ def center_projector(model, tok, pixels):
     W -= (W @ mu)[:, None] * mu[None, :]
     print(f"center_projector: mean cosine between patch features {before:.3f} -> {cos():.3f}",
           flush=True)
+
+
+NC, NS = len(gd.COLOURS), len(gd.SHAPES)
+AUX_OUT = (NC + 1) + (NS + 1) + 12 + 12
+
+
+def aux_loss(alog, cells):
+    """Auxiliary loss on image tokens: per cell, its colour and its shape (soft targets: the
+    fraction of the cell each covers, background included; cells with a shape weigh more than
+    empty ones, which are most of the picture) and its row and column in the 12 x 12 grid (so
+    the features carry where they are, which "Where is ...?" and descriptions need).
+    alog [T*144][AUX_OUT], cells [T][144][classes]. Returns (loss, colour+shape accuracy on
+    cells mostly covered by a shape)."""
+    c = cells.reshape(-1, gd.N_CLASSES)
+    bg, fg = c[:, :1], c[:, 1:].reshape(-1, NS, NC)
+    t_col = torch.cat([bg, fg.sum(1)], 1)                 # [N][1 + NC]
+    t_shp = torch.cat([bg, fg.sum(2)], 1)                 # [N][1 + NS]
+    w = 0.1 + (1 - bg[:, 0])
+    lc, ls, lr, lk = torch.split(alog, [NC + 1, NS + 1, 12, 12], 1)
+    ce = torch.nn.functional.cross_entropy
+    l_cs = ((ce(lc, t_col, reduction="none") + 2 * ce(ls, t_shp, reduction="none")) * w).sum() / w.sum()
+    idx = torch.arange(144).repeat(c.shape[0] // 144)
+    l_pos = ce(lr, idx // 12) + ce(lk, idx % 12)
+    with torch.no_grad():
+        m = bg[:, 0] < 0.5
+        acc = ((lc.argmax(1) == t_col.argmax(1)) & (ls.argmax(1) == t_shp.argmax(1)))[m]
+        acc = acc.float().mean().item() if m.any() else 0.0
+    return l_cs + 0.5 * l_pos, acc
 
 
 def lr_at(step):
@@ -253,8 +302,15 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
     if RECIPE["center_projector"]:
         center_projector(model, tok, pixels)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"], betas=RECIPE["betas"],
-                            weight_decay=RECIPE["weight_decay"])
+    # Auxiliary head (training only, not exported): predicts each image token's cell content
+    # (which shape of which colour covers it) from the projected feature the text model sees.
+    # Without it the patch features collapse to one direction early in training (the text
+    # model learns answer priors first and uses the 144 patches as an attention sink) and the
+    # model never learns to look; with it the features must stay local and discriminative.
+    torch.manual_seed(SEED + 1)
+    aux = torch.nn.Linear(VISION["projector_output_dim"], AUX_OUT)
+    opt = torch.optim.AdamW(list(model.parameters()) + list(aux.parameters()), lr=RECIPE["lr"],
+                            betas=RECIPE["betas"], weight_decay=RECIPE["weight_decay"])
     lm_head = model.language_model.lm_head
     log_path = os.path.join(work, "train-log.jsonl")
     start = 0
@@ -262,6 +318,7 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
     if resume and os.path.exists(ck):
         st = torch.load(ck)
         model.load_state_dict(st["model"])
+        aux.load_state_dict(st["aux"])
         opt.load_state_dict(st["opt"])
         start = st["step"]
         if RECIPE["p2_steps"] is not None and not steps:
@@ -285,20 +342,24 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
             RECIPE["steps"] = max(50, int(RECIPE["budget_s"] / ((time.time() - t0) / 12)))
             print(f"steps fixed at {RECIPE['steps']}", flush=True)
             log.write(json.dumps({"steps_fixed": RECIPE["steps"]}) + "\n")
-        ids, am, labels, pix, ranges = build_batch(tok, pixels, step)
+        ids, am, labels, pix, ranges, cells = build_batch(tok, pixels, step)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        h = hidden_states(model, ids, am, pix, ranges)
+        h, feats = hidden_states(model, ids, am, pix, ranges, want_feats=True)
         sel = labels != -100
         logits = lm_head(h[sel])
         loss = torch.nn.functional.cross_entropy(logits, labels[sel])
+        alog = aux(feats.reshape(-1, feats.shape[-1]))
+        aloss, aacc = aux_loss(alog, cells)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), RECIPE["grad_clip"])
+        (loss + RECIPE["aux_weight"] * aloss).backward()
+        gn = torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(aux.parameters()),
+                                            RECIPE["grad_clip"])
         opt.step()
         with torch.no_grad():
             tacc = (logits.argmax(-1) == labels[sel]).float().mean().item()
-        rec = dict(step=step, loss=loss.item(), tok_acc=tacc, lr=lr_at(step), gnorm=float(gn),
+        rec = dict(step=step, loss=loss.item(), tok_acc=tacc, aux_loss=aloss.item(),
+                   aux_fg_acc=aacc, lr=lr_at(step), gnorm=float(gn),
                    seq=int(ids.shape[1]), tiles=int(pix.shape[0]),
                    t=round(time.time() - t0, 1))
         log.write(json.dumps(rec) + "\n")
@@ -306,7 +367,8 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
         if step % 10 == 0:
             print(rec, flush=True)
         if time.time() - last_ck > 300 or step == end() - 1:
-            torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step + 1), ck)
+            torch.save(dict(model=model.state_dict(), aux=aux.state_dict(), opt=opt.state_dict(),
+                            step=step + 1), ck)
             last_ck = time.time()
         step += 1
     log.close()
@@ -436,6 +498,8 @@ def main():
     ap.add_argument("--outtype", default="f32")
     ap.add_argument("--eval", action="store_true")
     ap.add_argument("--plot", action="store_true")
+    ap.add_argument("--fixtures", default=FIXTURE_DIR,
+                    help="held-out set to evaluate (and to record PyTorch's answers in)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     if a.all or a.vocab:
@@ -443,11 +507,12 @@ def main():
     if a.all or a.train:
         stage_train(a.work, a.steps, a.resume or a.p2_steps is not None, a.p2_steps)
     if a.all or a.heldout:
-        stage_heldout(a.heldout or 60)
+        stage_heldout(a.heldout or 100)
+        gd.ui_set(FIXTURE_DIR)
     if a.all or a.export:
         stage_export(a.work, a.outtype)
     if a.all or a.eval:
-        stage_eval(a.work)
+        stage_eval(a.work, a.fixtures)
     if a.all or a.plot:
         plot_loss(a.work)
 
