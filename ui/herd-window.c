@@ -350,9 +350,9 @@ static void on_load_finished(HerdWorker *w, GError *error, HerdWindow *self)
             /* say what the bundled demo is, where the model's name is shown */
             g_free(self->model_name);
             self->model_name = g_strdup(_("Demo model"));
-            herd_window_toast(self, _("This is Herd's tiny demo model, trained briefly on simple "
-                                      "shapes: its answers are often wrong. For real work, load a "
-                                      "Llama 4 Scout or Maverick GGUF."));
+            herd_window_toast(self, _("This is Herd's tiny demo model: it knows only pictures of "
+                                      "simple shapes (which shape, colour, how many, where). For "
+                                      "real work, load a Llama 4 Scout or Maverick GGUF."));
         }
         /* AdwButtonContent cannot ellipsize (1.2): shorten long file names here. */
         update_model_button(self);

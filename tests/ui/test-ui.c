@@ -1,4 +1,5 @@
-/* test-ui: the desktop app end to end under Xvfb, with the tiny random-weight fixture model.
+/* test-ui: the desktop app end to end under Xvfb, with the tiny random-weight fixture model
+ * (and, with --demo, a newcomer's first run on the bundled demo model: see run_demo()).
  * Starts `herd --model tiny-f32.gguf --mmproj tiny-mmproj-f32.gguf square.png` in-process,
  * then drives the window through the same functions its controls use: attaches images the way
  * a drop does (GdkFileList and GdkTexture values), rejects a broken file inline, sends a
@@ -623,9 +624,85 @@ static gboolean run_all(void)
     return TRUE;
 }
 
+/* Lowercase letters, digits and single spaces: how the demo answers are compared
+ * (tests/test-demo.sh does the same). */
+static char *normalise(const char *s)
+{
+    GString *out = g_string_new(NULL);
+    for (; *s; s++) {
+        char c = g_ascii_tolower(*s);
+        if (g_ascii_isalnum(c))
+            g_string_append_c(out, c);
+        else if (g_ascii_isspace(c) && out->len && out->str[out->len - 1] != ' ')
+            g_string_append_c(out, ' ');
+    }
+    if (out->len && out->str[out->len - 1] == ' ')
+        g_string_truncate(out, out->len - 1);
+    return g_string_free(out, FALSE);
+}
+
+/* --demo: what a newcomer sees. No model configured, so the app loads the bundled demo model
+ * by itself; each picture of tests/fixtures/demo/ui.tsv is dropped on the window in a new
+ * conversation and asked about; every streamed answer must be the right one. */
+static gboolean run_demo(void)
+{
+    HerdWindow *win = herd_application_get_window(app);
+    CHECK(win != NULL, "no window");
+    HerdComposer *composer = herd_window_get_composer(win);
+    HerdStore *store = herd_application_get_store(app);
+    CHECK(store != NULL, "store: %s", herd_application_get_store_error(app));
+    GSettings *settings = herd_application_get_settings(app);
+    g_autofree char *configured = g_settings_get_string(settings, "model-path");
+    CHECK(!*configured, "a model is configured (%s): the demo would not load", configured);
+    CHECK(wait_until(not_loading, win, 60), "demo model still loading after 60 s");
+    CHECK(herd_window_get_model_loaded(win), "the app did not load the bundled demo model");
+    HerdWorker *worker = herd_window_get_worker(win);
+    g_signal_connect(worker, "piece", G_CALLBACK(on_piece), NULL);
+    g_signal_connect(worker, "finished", G_CALLBACK(on_finished), NULL);
+    /* Greedy, so the test is deterministic (the defaults, 0.6 / top-p 0.9, sample). */
+    g_settings_set_double(settings, "temperature", 0.0);
+
+    g_autofree char *tsv = fixture("demo/ui.tsv");
+    g_autofree char *contents = NULL;
+    CHECK(g_file_get_contents(tsv, &contents, NULL, NULL), "cannot read %s", tsv);
+    g_auto(GStrv) lines = g_strsplit(contents, "\n", -1);
+    int n = 0, n_ok = 0;
+    for (guint i = 1; lines[i]; i++) { /* line 0 is the header */
+        g_auto(GStrv) f = g_strsplit(lines[i], "\t", 3);
+        if (g_strv_length(f) != 3)
+            continue;
+        if (strcmp(f[0], "-")) { /* a new picture: a new conversation with it attached */
+            herd_window_new_conversation(win);
+            g_autofree char *image = g_build_filename(fixtures, "demo", f[0], NULL);
+            const char *files[] = { image, NULL };
+            CHECK(drop_files(win, files), "drop of %s refused", image);
+            CHECK(wait_until(no_pending, composer, 10), "%s never checked", image);
+            CHECK(n_images(composer) == 1, "%s not attached", image);
+        }
+        CHECK(send_and_wait(win, f[1]), "send");
+        CHECK(watch.error == NULL, "answer failed: %s", watch.error->message);
+        CHECK(check_answer(win, store, HERD_MESSAGE_STATE_COMPLETE), "demo answer");
+        g_autofree char *got = normalise(watch.pieces->str), *want = normalise(f[2]);
+        gboolean ok = strcmp(got, want) == 0;
+        printf("%s %s \"%s\": \"%s\" (want \"%s\")\n", ok ? "ok" : "WRONG", f[0], f[1],
+               watch.pieces->str, f[2]);
+        n++;
+        n_ok += ok;
+    }
+    CHECK(n >= 4, "only %d questions in %s", n, tsv);
+    CHECK(n_ok == n, "the demo model answered %d of %d questions right in the app", n_ok, n);
+    printf("ok demo: %d of %d answers right\n", n_ok, n);
+    const char *shot = g_getenv("HERD_SCREENSHOT");
+    g_autofree char *shot_path = shot ? g_strdup(shot) : g_build_filename(tmpdir, "demo.png", NULL);
+    CHECK(screenshot(win, shot_path), "screenshot");
+    return TRUE;
+}
+
+static gboolean demo_mode;
+
 static gboolean run_idle(gpointer data)
 {
-    if (!run_all() || n_failed)
+    if (!(demo_mode ? run_demo() : run_all()) || n_failed)
         exit_status = 1;
     g_application_quit(G_APPLICATION(app));
     return G_SOURCE_REMOVE;
@@ -634,6 +711,7 @@ static gboolean run_idle(gpointer data)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    demo_mode = argc > 1 && !strcmp(argv[1], "--demo");
     if (!g_getenv("DISPLAY") && !g_getenv("WAYLAND_DISPLAY")) {
         fprintf(stderr, "SKIP: no display (run under xvfb-run -a)\n");
         return 77;
@@ -661,7 +739,9 @@ int main(int argc, char **argv)
     g_timeout_add(1, probe_tick, NULL);
     g_idle_add(run_idle, NULL);
     char *args[] = { "herd", "--model", model, "--mmproj", mmproj, image, NULL };
-    int rc = g_application_run(G_APPLICATION(app), 6, args);
+    char *demo_args[] = { "herd", NULL };
+    int rc = demo_mode ? g_application_run(G_APPLICATION(app), 1, demo_args)
+                       : g_application_run(G_APPLICATION(app), 6, args);
     g_object_unref(app);
     printf("%s in %.1f s\n", exit_status || rc ? "FAILED" : "PASSED",
            (g_get_monotonic_time() - t0) / 1e6);
