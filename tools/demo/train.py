@@ -58,13 +58,13 @@ TEXT = dict(hidden_size=128, intermediate_size=128, intermediate_size_mlp=256,
             rope_scaling={"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 1.0,
                           "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
 
-RECIPE = dict(steps=6500, budget_s=2520, images_per_batch=6, multi_every=6, multi_images=2, turns=4,
+RECIPE = dict(steps=6500, images_per_batch=6, multi_every=6, multi_images=2, turns=4,
               chat_per_batch=1,
               lr=2e-3, min_lr_frac=0.1, warmup=100, weight_decay=0.01, betas=(0.9, 0.98),
               grad_clip=1.0, vocab_base=vb.N_BASE, tokenizer_scenes=3000,
               p2_steps=None, p2_lr=1e-3, p2_warmup=20, p2_min_lr_frac=0.05,
               p2_kind_weights={"colour": 3, "where": 3},
-              center_projector=False, aux_weight=1.0)
+              aux_weight=1.0)
 
 
 class Tok:
@@ -216,29 +216,6 @@ def build_batch(tok, pixels, step):
     return ids, am, labels, torch.cat(tiles, 0), ranges, torch.cat(cells, 0)
 
 
-@torch.no_grad()
-def center_projector(model, tok, pixels):
-    """Optional init (RECIPE center_projector; off in the shipped recipe, it did not help in a
-    20-minute run): the adapter ends in a GELU, so at random init every patch feature
-    shares one large positive mean direction (cosine between patch features ~0.99 after the
-    projector) and, after the text model's RMSNorm, all patches look alike; nothing about the
-    image reaches the answer and training settles on text priors. Project that mean direction
-    (measured on 8 training images) out of the projector's random weights."""
-    _, _, _, pix, _, _ = build_batch(tok, pixels, 0)
-    f = model.vision_model(pix).last_hidden_state.reshape(-1, VISION["projector_output_dim"])
-    def cos():
-        g = model.multi_modal_projector(f)
-        g = torch.nn.functional.normalize(g, dim=-1)
-        return float((g @ g.T).mean())
-    before = cos()
-    W = model.multi_modal_projector.linear_1.weight          # [out][in]
-    mu = f.mean(0)
-    mu = mu / mu.norm()
-    W -= (W @ mu)[:, None] * mu[None, :]
-    print(f"center_projector: mean cosine between patch features {before:.3f} -> {cos():.3f}",
-          flush=True)
-
-
 NC, NS = len(gd.COLOURS), len(gd.SHAPES)
 AUX_OUT = (NC + 1) + (NS + 1) + 12 + 12
 
@@ -299,8 +276,6 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
     tok = Tok(ranks)
     pixels = Pixels()
     model = make_model(tok.vocab_size, tok)
-    if RECIPE["center_projector"]:
-        center_projector(model, tok, pixels)
     model.train()
     # Auxiliary head (training only, not exported): predicts each image token's cell content
     # (which shape of which colour covers it) from the projected feature the text model sees.
@@ -329,19 +304,8 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
     nparam = sum(p.numel() for p in model.parameters())
     print(f"params {nparam}, recipe {RECIPE}", flush=True)
     end = lambda: RECIPE["steps"] + (RECIPE["p2_steps"] or 0)  # noqa: E731
-    if not RECIPE["steps"]:
-        # step count fixed from the speed of the first 12 steps so that training fits budget_s
-        # (the LR schedule needs it); the chosen count is logged: rerun with --steps N to reproduce
-        RECIPE["steps"] = 10 ** 9
-        probe = True
-    else:
-        probe = False
     step = start
     while step < end():
-        if probe and step == 12:
-            RECIPE["steps"] = max(50, int(RECIPE["budget_s"] / ((time.time() - t0) / 12)))
-            print(f"steps fixed at {RECIPE['steps']}", flush=True)
-            log.write(json.dumps({"steps_fixed": RECIPE["steps"]}) + "\n")
         ids, am, labels, pix, ranges, cells = build_batch(tok, pixels, step)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
