@@ -4,6 +4,7 @@
  * sampling is seeded and its filters behave, and bad input gives clear errors. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,9 @@ static int failures;
 typedef struct collect {
     int32_t toks[512];
     int n;
-    herd_session *cancel_after_first; /* cancel from the callback's thread? no: flag for main */
-    volatile int seen;
+    atomic_int seen;
+    int hold_at;          /* > 0: the callback that brings seen to hold_at waits for release */
+    atomic_bool released; /* set by the main thread once it has cancelled */
 } collect;
 
 static bool on_piece(const char *piece, size_t len, int32_t token, void *ud)
@@ -36,7 +38,13 @@ static bool on_piece(const char *piece, size_t len, int32_t token, void *ud)
     collect *c = ud;
     if (token >= 0 && c->n < 512)
         c->toks[c->n++] = token;
-    c->seen++;
+    int seen = atomic_fetch_add(&c->seen, 1) + 1;
+    /* hold the generation here until the main thread has cancelled, so the test does not
+     * depend on the scheduler (a slow main thread under ASan used to see the answer end on
+     * a sampled stop token before it got round to cancelling) */
+    if (c->hold_at > 0 && seen == c->hold_at)
+        while (!atomic_load(&c->released))
+            usleep(100);
     return true;
 }
 
@@ -150,13 +158,16 @@ int main(void)
     j.gp.max_tokens = 200;
     j.gp.sampling.temperature = 1.0f; /* keep going (random tokens rarely hit a stop) */
     j.gp.sampling.top_p = 1.0f;
+    j.gp.sampling.seed = 7;
     j.gp.user_data = &cc;
+    cc.hold_at = 3;
     pthread_t th;
     pthread_create(&th, NULL, gen_thread, &j);
-    while (cc.seen < 3)
+    while (atomic_load(&cc.seen) < 3)
         usleep(100);
-    int at_cancel = cc.seen;
+    int at_cancel = atomic_load(&cc.seen);
     herd_session_cancel(s);
+    atomic_store(&cc.released, true);
     pthread_join(th, NULL);
     CHECK(j.rc == HERD_OK && j.st.cancelled, "cancel: rc %d cancelled %d", j.rc, j.st.cancelled);
     CHECK(cc.seen - at_cancel <= 2, "%d pieces arrived after cancel", cc.seen - at_cancel);
