@@ -468,7 +468,7 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     if a.all or a.vocab:
         stage_vocab(a.work)
-    if a.all or a.train:
+    if a.all or a.train or a.p2_steps is not None:
         stage_train(a.work, a.steps, a.resume or a.p2_steps is not None, a.p2_steps)
     if a.all or a.heldout:
         stage_heldout(a.heldout or 100)
