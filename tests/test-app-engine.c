@@ -118,7 +118,9 @@ static void test_engine(void)
     HerdConversation *conv = herd_conversation_new(store, "engine", &e);
     g_assert_nonnull(herd_conversation_add_message(conv, HERD_MESSAGE_ROLE_USER,
                                                    "Tell me about llamas.", NULL, 0, &e));
-    herd_engine_backend_config cfg = { .n_ctx = 512, .backend = HERD_BACKEND_CPU };
+    /* room for thousands of tokens, so a main loop starved for a while on a loaded machine still
+     * stops the unbounded answer below before the context is full */
+    herd_engine_backend_config cfg = { .n_ctx = 4096, .backend = HERD_BACKEND_CPU };
     HerdWorker *w = herd_worker_new(herd_engine_backend_new(&cfg), store);
     Watch wt = { 0 };
     g_signal_connect(w, "load-progress", G_CALLBACK(on_load_progress), &wt);
@@ -174,10 +176,13 @@ static void test_engine(void)
         g_assert_error(wt.error, HERD_WORKER_ERROR, HERD_ERR_ABORTED);
         g_assert_cmpint(herd_message_get_state(r2), ==, HERD_MESSAGE_STATE_INTERRUPTED);
         /* Stop is requested from the main loop once the first piece reaches it; at thousands of
-         * tokens/s (the tiny model on an idle machine) the worker may produce a few more tokens
-         * before that. "Within one token of the request" is checked where the request time is
-         * known: test-generate (engine) and test-app-worker (counts pieces after cancel). */
-        g_assert_cmpint(herd_message_get_stats(r2)->n_gen_tokens, <=, 64);
+         * tokens/s (the tiny model) the worker produces more tokens before that, as many as the
+         * main loop's delay allows, so no count is asserted here beyond "stopped, not full".
+         * "Within one token of the request" is checked where the request time is known:
+         * test-generate (engine) and test-app-worker (counts pieces after cancel). */
+        int n_stop = herd_message_get_stats(r2)->n_gen_tokens;
+        g_test_message("stopped after %d tokens", n_stop);
+        g_assert_cmpint(n_stop, <, 4096 - 200);
         wt.stop_on_first_piece = FALSE;
     } else {
         g_test_message("the tiny model ends its turn early: stop-mid-answer not exercised here");
