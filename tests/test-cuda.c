@@ -4,6 +4,7 @@
  * graph, later runs replay it) must see new inputs, including MoE expert ids read on the device;
  * profiling; the budget error for weights that cannot fit; device-side synthetic weights; a bad
  * device index. Without a device (or driver) it prints SKIP and exits 77. */
+#include "check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +14,6 @@
 #include "engine/cuda/herd-cuda.h"
 #include "engine/quant.h"
 #include "ops-harness.h"
-
-static int n_fail;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-            n_fail++;                                   \
-        }                                               \
-    } while (0)
 
 /* y = silu(W x) + x and z = W_e[ids] x (MoE decode), run 5 times with new x and new expert ids
  * through tensor_set: run 2 is captured, runs 3-5 replay the CUDA graph. */
@@ -297,6 +286,6 @@ int main(void)
     CHECK(bad == NULL && strstr(err.msg, "99"), "device 99: %s", err.msg);
     herd_backend_free(bad);
 
-    printf("test-cuda: %d op-test failures, %d other failures\n", fails, n_fail);
-    return fails || n_fail ? 1 : 0;
+    printf("test-cuda: %d op-test failures, %d other failures\n", fails, failures);
+    return fails || failures ? 1 : 0;
 }

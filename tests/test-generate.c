@@ -2,6 +2,7 @@
  * greedy generation equals step-by-step argmax over herd_session_eval, prefix reuse evaluates
  * only what is new and gives the same answer, cancel from another thread stops within one token,
  * sampling is seeded and its filters behave, and bad input gives clear errors. */
+#include "check.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,17 +12,6 @@
 #include <unistd.h>
 
 #include "herd.h"
-
-static int failures;
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-            failures++;                                 \
-        }                                               \
-    } while (0)
 
 typedef struct collect {
     int32_t toks[512];

@@ -1,6 +1,7 @@
 /* test-gguf.c: the GGUF reader on the reference models (as listed in reference/gguf-dumps/) and on
  * synthetic files built here: v2/v3, every value type, nested arrays, and many broken variants
  * (every truncation, bad magic/version, lying counts, huge lengths, bad offsets/dims/types). */
+#include "check.h"
 #include "engine/gguf.h"
 
 #include <math.h>
@@ -10,20 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int failures;
-static int checks;
-
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        checks++;                                                           \
-        if (!(cond)) {                                                      \
-            failures++;                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fputc('\n', stderr);                                            \
-        }                                                                   \
-    } while (0)
 
 /* ---------------------------------------------------------------------------------------------
  * A tiny GGUF writer: KV and tensor-info sections are built separately, then joined; "marks"

@@ -2,6 +2,7 @@
  * type and depth, interlaced, tRNS, JPEG baseline/progressive/grey/CMYK/YCCK, EXIF orientations),
  * and on broken inputs (truncated, wrong magic, zero and absurd sizes, decompression bombs,
  * palette oddities, hostile EXIF), which must be refused with the right code and a message. */
+#include "check.h"
 #include "vision/image.h"
 
 #include <setjmp.h>
@@ -13,19 +14,6 @@
 
 #include <jpeglib.h>
 #include <png.h>
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        checks++;                                                \
-        if (!(cond)) {                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-            failures++;                                          \
-        }                                                        \
-    } while (0)
 
 /* ---- growable buffer
  * ---------------------------------------------------------------------------*/

@@ -6,6 +6,7 @@
  * as float32 [tiles][3][336][336] (for some images).
  * Targets: grid and canvas identical; 8-bit pixels within ±1 on >= 99.9% (measured: identical);
  * float values within one 8-bit step plus bfloat16 rounding. Exit 77 when there are no fixtures. */
+#include "check.h"
 #include "vision/image.h"
 #include "vision/preprocess.h"
 
@@ -15,19 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                  \
-    do {                                  \
-        checks++;                         \
-        if (!(cond)) {                    \
-            fprintf(stderr, "FAIL: ");    \
-            fprintf(stderr, __VA_ARGS__); \
-            fputc('\n', stderr);          \
-            failures++;                   \
-        }                                 \
-    } while (0)
 
 static size_t total_values, total_exact, total_within1;
 static int total_max;

@@ -3,6 +3,7 @@
  * the tile layout (padding, order, global tile, normalisation), the reference 336x336 image, and
  * (when present) the transformers fixtures in tests/fixtures/images (HF Llama4ImageProcessorFast).
  */
+#include "check.h"
 #include "vision/image.h"
 #include "vision/preprocess.h"
 
@@ -11,19 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        checks++;                                                \
-        if (!(cond)) {                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-            failures++;                                          \
-        }                                                        \
-    } while (0)
 
 static float norm(int u)
 {

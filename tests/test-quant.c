@@ -12,6 +12,7 @@
  *    our quantizer's error on the same tensors is compared with theirs.
  * 7. Information only: single-thread GB/s of weight bytes on a 64 MB matrix-vector loop.
  */
+#include "check.h"
 #include "engine/gguf.h"
 #include "engine/quant.h"
 #include "engine/types.h"
@@ -21,20 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (cond) {                                     \
-            n_pass++;                                   \
-        } else {                                        \
-            n_fail++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
 
 /* ---- deterministic random numbers ------------------------------------------------------- */
 
@@ -918,6 +905,6 @@ int main(int argc, char **argv)
         printf("bandwidth: not measured in a sanitizer build\n");
     else if (do_bench && !getenv("HERD_QUANT_NO_BENCH"))
         bench();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  * once with the fallbacks forced (shared-memory reductions, loads from 32-bit words). Then
  * Vulkan-specific checks: command buffer reuse across runs with new inputs, GPU timestamps,
  * the budget error for weights that cannot fit, a bad device index. Exit 77 without a device. */
+#include "check.h"
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,18 +13,6 @@
 #include "engine/backend.h"
 #include "engine/vulkan/herd-vulkan.h"
 #include "ops-harness.h"
-
-static int n_fail;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-            n_fail++;                                   \
-        }                                               \
-    } while (0)
 
 /* y = silu(W x) + x, run 3 times with new x through tensor_set; the 2nd and 3rd runs reuse the
  * recorded command buffer (same graph, same memory) and must still see the new inputs. */
@@ -304,6 +293,6 @@ int main(void)
         fails += run_all_op_tests(be, NULL, "vulkan-fallback");
         herd_backend_free(be);
     }
-    printf("%d op case failures, %d other failures\n", fails, n_fail);
-    return fails || n_fail ? 1 : 0;
+    printf("%d op case failures, %d other failures\n", fails, failures);
+    return fails || failures ? 1 : 0;
 }
