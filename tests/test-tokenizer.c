@@ -8,6 +8,7 @@
  * streaming detokenizer, the image block layout, a long-piece BPE against a naive tiktoken
  * loop, and prints the encoding speed on 1 MB of mixed text (not asserted).
  */
+#include "test-util.h"
 #include "engine/chat.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
@@ -501,35 +502,6 @@ static void check_random_roundtrip(const herd_tokenizer *t, const char *name)
     CHECK(bad == 0, "%s: %d random strings do not round-trip", name, bad);
 }
 
-static bool valid_utf8(const char *s, size_t n)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    for (size_t i = 0; i < n;) {
-        uint8_t b = p[i];
-        int k;
-        uint8_t lo = 0x80, hi = 0xbf;
-        if (b < 0x80)
-            k = 1;
-        else if (b >= 0xc2 && b <= 0xdf)
-            k = 2;
-        else if (b >= 0xe0 && b <= 0xef)
-            k = 3, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
-        else if (b >= 0xf0 && b <= 0xf4)
-            k = 4, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
-        else
-            return false;
-        if (i + k > n)
-            return false;
-        for (int j = 1; j < k; j++) {
-            if (p[i + j] < lo || p[i + j] > hi)
-                return false;
-            lo = 0x80, hi = 0xbf;
-        }
-        i += k;
-    }
-    return true;
-}
-
 #define FFFD "\xef\xbf\xbd"
 
 static void expect_push(herd_detok *d, int32_t id, const char *want, const char *what)
@@ -594,7 +566,7 @@ static void check_detok(const herd_tokenizer *real)
     s = herd_detok_flush(d, &len);
     memcpy(all + n, s, len);
     n += len;
-    CHECK(valid_utf8(all, n), "streamed random ids are valid UTF-8 (%zu bytes)", n);
+    CHECK(utf8_valid(all, n), "streamed random ids are valid UTF-8 (%zu bytes)", n);
     herd_detok_free(d);
 
     static const char text[] = "Grüße, 世界! 🦙🙂 naïve ½ ﬁ — done";

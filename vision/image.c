@@ -175,6 +175,24 @@ static herd_status apply_orientation(herd_image *img, int o, herd_error *err)
     return HERD_OK;
 }
 
+/* The end of a decode: on success the image goes to the caller upright (EXIF orientation applied,
+ * which may still fail for memory), else its pixels are freed. */
+static herd_status deliver(herd_status s, herd_image *img, herd_image_format format,
+                           int exif_orient, herd_image *out, herd_error *err)
+{
+    if (s != HERD_OK) {
+        free(img->pixels);
+        return s;
+    }
+    img->format = format;
+    img->orientation = 1;
+    *out = *img;
+    s = apply_orientation(out, exif_orient, err);
+    if (s)
+        herd_image_free(out);
+    return s;
+}
+
 /* One row of decoded samples (1..4 channels, 8 or 16 bits, big-endian) → RGB8 over white. */
 static void row_to_rgb(const uint8_t *in, int channels, int depth, uint32_t w, uint8_t *out)
 {
@@ -388,16 +406,7 @@ static herd_status decode_png(const uint8_t *data, size_t size, const herd_image
         png_destroy_read_struct(&st->png, st->info ? &st->info : NULL, NULL);
     free(st->rows);
     free(st->rowptrs);
-    if (s == HERD_OK) {
-        st->img.format = HERD_IMAGE_PNG;
-        st->img.orientation = 1;
-        *out = st->img;
-        s = apply_orientation(out, st->exif_orient, err);
-        if (s)
-            herd_image_free(out);
-    } else {
-        free(st->img.pixels);
-    }
+    s = deliver(s, &st->img, HERD_IMAGE_PNG, st->exif_orient, out, err);
     free(st);
     return s;
 }
@@ -569,16 +578,7 @@ static herd_status decode_jpeg(const uint8_t *data, size_t size, const herd_imag
     if (st->created)
         jpeg_destroy_decompress(&st->cinfo);
     free(st->row);
-    if (s == HERD_OK) {
-        st->img.format = HERD_IMAGE_JPEG;
-        st->img.orientation = 1;
-        *out = st->img;
-        s = apply_orientation(out, st->exif_orient, err);
-        if (s)
-            herd_image_free(out);
-    } else {
-        free(st->img.pixels);
-    }
+    s = deliver(s, &st->img, HERD_IMAGE_JPEG, st->exif_orient, out, err);
     free(st);
     return s;
 }

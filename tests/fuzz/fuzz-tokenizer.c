@@ -4,6 +4,7 @@
  * input is a no-op. Input: byte 0 picks the mode (bit 0: parse_special), the rest is the text.
  * Aborts when: the count-then-fill protocol disagrees, decode(encode(s)) != s, the streaming
  * detokenizer emits invalid UTF-8, or user text rendered into a chat adds special tokens. */
+#include "../test-util.h"
 #include "engine/chat.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
@@ -39,33 +40,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz-tokenizer: no reference vocabulary (HERD_REFERENCE_DIR): inputs "
                         "are not exercised\n");
     return 0;
-}
-
-static bool valid_utf8(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        uint8_t b = p[i], lo = 0x80, hi = 0xbf;
-        int k;
-        if (b < 0x80)
-            k = 1;
-        else if (b >= 0xc2 && b <= 0xdf)
-            k = 2;
-        else if (b >= 0xe0 && b <= 0xef)
-            k = 3, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
-        else if (b >= 0xf0 && b <= 0xf4)
-            k = 4, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
-        else
-            return false;
-        if (i + k > n)
-            return false;
-        for (int j = 1; j < k; j++) {
-            if (p[i + j] < lo || p[i + j] > hi)
-                return false;
-            lo = 0x80, hi = 0xbf;
-        }
-        i += k;
-    }
-    return true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -105,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *s = herd_detok_flush(d, &k);
     memcpy(out + o, s, k);
     o += k;
-    if (!valid_utf8(out, o))
+    if (!utf8_valid(out, o))
         abort();
     herd_detok_free(d);
 
