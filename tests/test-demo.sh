@@ -6,7 +6,7 @@
 # Passes when accuracy >= FLOOR % and within 2 points of the PyTorch accuracy recorded in
 # tests/fixtures/demo/heldout.json by tools/demo/train.py --eval on the same items, and when at
 # most 2 points of the items get an answer different from PyTorch's greedy answer (heldout.tsv).
-# FLOOR: the shipped model reaches 82.7 % in PyTorch (docs/demo-model.md), so the floor is 80 %,
+# FLOOR: the shipped model reaches 87.5 % in PyTorch (docs/demo-model.md), so the floor is 85 %,
 # below the 90 % the issue asks for; raise it (or HERD_DEMO_FLOOR) when a better model is committed.
 # HERD_DEMO_BACKEND picks the engine backend (cpu by default; the Vulkan variant skips without a
 # Vulkan device).
@@ -16,7 +16,7 @@ cli=${HERD_CLI:?HERD_CLI not set}
 fx="$src/tests/fixtures/demo"
 model="$src/resources/models/herd-demo.gguf"
 mmproj="$src/resources/models/herd-demo-mmproj.gguf"
-FLOOR=${HERD_DEMO_FLOOR:-80}
+FLOOR=${HERD_DEMO_FLOOR:-85}
 BACKEND=${HERD_DEMO_BACKEND:-cpu}     # tests/meson.build also runs it on Vulkan (lavapipe in CI)
 LIMIT=${HERD_DEMO_LIMIT:-0}           # >0: only the first LIMIT items (lavapipe: ~10 s per image)
 for f in "$model" "$mmproj" "$fx/heldout.tsv" "$fx/heldout.json"; do

@@ -442,7 +442,15 @@ def plot_loss(work, out_png=os.path.join(ROOT, "docs", "demo-loss.png")):
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy")
-    ax.set_title(f"Herd demo model training ({recs[-1]['t'] / 60:.0f} min on 2 CPU threads)")
+    # each phase is a run of its own whose clock starts at 0: sum the phases' last times and
+    # mark where each later phase began
+    t = np.array([r["t"] for r in recs])
+    starts = [i for i in range(1, len(t)) if t[i] < t[i - 1]]
+    minutes = (sum(t[i - 1] for i in starts) + t[-1]) / 60
+    for i in starts:
+        ax.axvline(s[i], color="grey", lw=0.8, ls="--")
+    ax.set_title(f"Herd demo model training ({len(starts) + 1} phases, {minutes:.0f} min on 2 CPU "
+                 "threads)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out_png)
@@ -457,6 +465,10 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--p2-steps", type=int, help="phase 2: resume the checkpoint for N more steps")
+    ap.add_argument("--p2-lr", type=float, help="peak LR of the resumed phase (default: p2_lr)")
+    ap.add_argument("--p2-weights", help="question kind weights of the resumed phase, e.g. where=6,colour=3")
+    ap.add_argument("--multi-every", type=int,
+                    help="every Nth step is a 2-tile batch (default: the recipe's multi_every)")
     ap.add_argument("--heldout", type=int, default=0, help="write N held-out items to tests/fixtures/demo")
     ap.add_argument("--export", action="store_true")
     ap.add_argument("--outtype", default="f32")
@@ -465,6 +477,13 @@ def main():
     ap.add_argument("--fixtures", default=FIXTURE_DIR,
                     help="held-out set to evaluate (and to record PyTorch's answers in)")
     a = ap.parse_args()
+    if a.multi_every:
+        RECIPE["multi_every"] = a.multi_every
+    if a.p2_lr:
+        RECIPE["p2_lr"] = a.p2_lr
+    if a.p2_weights:
+        RECIPE["p2_kind_weights"] = {k: float(v) for k, v in
+                                     (kv.split("=") for kv in a.p2_weights.split(","))}
     os.makedirs(a.work, exist_ok=True)
     if a.all or a.vocab:
         stage_vocab(a.work)
