@@ -7,7 +7,9 @@ center), of varying size, on plain or noisy backgrounds; most images are <= 336x
 tile), a minority 672x336 / 336x672 (two tiles + the global view). Each scene yields short
 question/answer pairs with canonical answers; text-only chat pairs are mixed in.
 
-Training uses seeds TRAIN_BASE + i; the held-out set uses HELDOUT_BASE + i (never trained on).
+Training uses seeds TRAIN_BASE + i; the held-out set uses HELDOUT_BASE + i, the fresh set (a
+larger unseen set used only to estimate accuracy without the held-out set's selection bias)
+FRESH_BASE + i (never trained on).
 
   gen_data.py --heldout N --out DIR     # write N held-out items (PNG + heldout.json) to DIR
 """
@@ -24,6 +26,7 @@ from PIL import Image, ImageDraw
 
 TRAIN_BASE = 1_000_000
 HELDOUT_BASE = 9_000_000
+FRESH_BASE = 9_700_000             # a second, larger unseen set (train.py --fresh), not committed
 UI_BASE = 9_500_000             # the UI test's pictures (never trained on either)
 
 COLOURS = {"red": (215, 35, 35), "green": (35, 160, 55), "blue": (35, 75, 215),
@@ -205,18 +208,18 @@ def normalise(s):
     return " ".join("".join(ch for ch in s.lower() if ch.isalnum() or ch.isspace()).split())
 
 
-def heldout(n, out_dir, n_chat=4):
+def heldout(n, out_dir, n_chat=4, base=HELDOUT_BASE):
     os.makedirs(out_dir, exist_ok=True)
     items = []
     for i in range(n):
-        seed = HELDOUT_BASE + i
+        seed = base + i
         scene, [(kind, q, a)] = sample(seed)
         name = f"h{i:03d}.png"
         draw(scene).save(os.path.join(out_dir, name), optimize=True)
         items.append(dict(image=name, kind=kind, question=q, answer=a, seed=seed,
                           size=[scene["w"], scene["h"]]))
     for i in range(n_chat):
-        q, a = chat_sample(HELDOUT_BASE + 100000 + i)
+        q, a = chat_sample(base + 100000 + i)
         items.append(dict(image=None, kind="chat", question=q, answer=a))
     return items
 

@@ -417,6 +417,18 @@ def stage_heldout(n, fixture_dir=FIXTURE_DIR):
             fp.write(f"{it['image'] or '-'}\t{it['kind']}\t{it['question']}\t{it['answer']}\n")
 
 
+def stage_fresh(work, n):
+    """Accuracy on a second unseen set of n pictures (seeds from gen_data.FRESH_BASE, written to
+    WORK/fresh, never committed). The held-out set also served to decide which training phases
+    to keep, so its figure carries some selection bias; this one does not."""
+    d = os.path.join(work, "fresh")
+    items = gd.heldout(n, d, n_chat=0, base=gd.FRESH_BASE)
+    with open(os.path.join(d, "heldout.json"), "w") as fp:
+        json.dump({"generator": "tools/demo/gen_data.py", "heldout_base_seed": gd.FRESH_BASE,
+                   "items": items}, fp, indent=1)
+    return stage_eval(work, d)
+
+
 def stage_export(work, outtype="f32"):
     os.makedirs(MODELS_DIR, exist_ok=True)
     hf = os.path.join(work, "hf")
@@ -474,6 +486,8 @@ def main():
     ap.add_argument("--outtype", default="f32")
     ap.add_argument("--eval", action="store_true")
     ap.add_argument("--plot", action="store_true")
+    ap.add_argument("--fresh", type=int, default=0,
+                    help="PyTorch accuracy on N fresh unseen pictures (WORK/fresh, not committed)")
     ap.add_argument("--fixtures", default=FIXTURE_DIR,
                     help="held-out set to evaluate (and to record PyTorch's answers in)")
     a = ap.parse_args()
@@ -496,6 +510,8 @@ def main():
         stage_export(a.work, a.outtype)
     if a.all or a.eval:
         stage_eval(a.work, a.fixtures)
+    if a.fresh:
+        stage_fresh(a.work, a.fresh)
     if a.all or a.plot:
         plot_loss(a.work)
 
