@@ -26,8 +26,8 @@ from PIL import Image, ImageDraw
 
 TRAIN_BASE = 1_000_000
 HELDOUT_BASE = 9_000_000
-FRESH_BASE = 9_700_000             # a second, larger unseen set (train.py --fresh), not committed
 UI_BASE = 9_500_000             # the UI test's pictures (never trained on either)
+FRESH_BASE = 9_700_000          # a second, larger unseen set (train.py --fresh), not committed
 
 COLOURS = {"red": (215, 35, 35), "green": (35, 160, 55), "blue": (35, 75, 215),
            "yellow": (240, 200, 20)}

@@ -406,10 +406,10 @@ def stage_eval(work, fixture_dir=FIXTURE_DIR):
     return acc
 
 
-def stage_heldout(n, fixture_dir=FIXTURE_DIR):
-    items = gd.heldout(n, fixture_dir)
+def stage_heldout(n, fixture_dir=FIXTURE_DIR, n_chat=4, base=gd.HELDOUT_BASE):
+    items = gd.heldout(n, fixture_dir, n_chat, base)
     with open(os.path.join(fixture_dir, "heldout.json"), "w") as fp:
-        json.dump({"generator": "tools/demo/gen_data.py", "heldout_base_seed": gd.HELDOUT_BASE,
+        json.dump({"generator": "tools/demo/gen_data.py", "heldout_base_seed": base,
                    "items": items}, fp, indent=1)
     with open(os.path.join(fixture_dir, "heldout.tsv"), "w") as fp:   # for tests/test-demo.sh
         fp.write("image\tkind\tquestion\tanswer\n")
@@ -422,10 +422,7 @@ def stage_fresh(work, n):
     WORK/fresh, never committed). The held-out set also served to decide which training phases
     to keep, so its figure carries some selection bias; this one does not."""
     d = os.path.join(work, "fresh")
-    items = gd.heldout(n, d, n_chat=0, base=gd.FRESH_BASE)
-    with open(os.path.join(d, "heldout.json"), "w") as fp:
-        json.dump({"generator": "tools/demo/gen_data.py", "heldout_base_seed": gd.FRESH_BASE,
-                   "items": items}, fp, indent=1)
+    stage_heldout(n, d, n_chat=0, base=gd.FRESH_BASE)
     return stage_eval(work, d)
 
 
