@@ -57,9 +57,21 @@ TEXT = dict(hidden_size=128, intermediate_size=128, intermediate_size_mlp=256,
             attn_temperature_tuning=True,
             rope_scaling={"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 1.0,
                           "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+# Wider text models (train.py --text NAME); the vision side is the same for all.
+TEXT_PRESETS = {
+    "small": {},
+    "wide": dict(hidden_size=256, intermediate_size=256, intermediate_size_mlp=512,
+                 num_attention_heads=8, num_key_value_heads=4),
+    # the small model's width (residual 128) with twice the heads and feed-forward units: can be
+    # grown from a trained small model without changing what it computes (stage_widen)
+    "heads": dict(num_attention_heads=8, num_key_value_heads=4, intermediate_size=256,
+                  intermediate_size_mlp=512),
+    "deep": dict(hidden_size=256, intermediate_size=256, intermediate_size_mlp=512,
+                 num_attention_heads=8, num_key_value_heads=4, num_hidden_layers=6),
+}
 
 RECIPE = dict(steps=6500, images_per_batch=6, multi_every=6, multi_images=2, turns=4,
-              chat_per_batch=1,
+              chat_per_batch=1, p1_kind_weights=None,
               lr=2e-3, min_lr_frac=0.1, warmup=100, weight_decay=0.01, betas=(0.9, 0.98),
               grad_clip=1.0, vocab_base=vb.N_BASE, tokenizer_scenes=3000,
               p2_steps=None, p2_lr=1e-3, p2_warmup=20, p2_min_lr_frac=0.05,
@@ -190,9 +202,10 @@ def build_batch(tok, pixels, step):
     ntile = 0
     multi = step % R["multi_every"] == R["multi_every"] - 1
     n_img = R["multi_images"] if multi else R["images_per_batch"]
+    stride = max(16, R["images_per_batch"])    # 16 keeps the small recipe's seeds
     for i in range(n_img):
-        seed = gd.TRAIN_BASE + step * 16 + i
-        kw = R["p2_kind_weights"] if step >= R["steps"] else None
+        seed = gd.TRAIN_BASE + step * stride + i
+        kw = R["p2_kind_weights"] if step >= R["steps"] else R["p1_kind_weights"]
         scene, qas = gd.sample(seed, R["turns"], "multi" if multi else "one", kw)
         pv, grid = pixels(gd.draw(scene))
         tiles.append(pv)
@@ -235,12 +248,12 @@ def aux_loss(alog, cells):
     lc, ls, lr, lk = torch.split(alog, [NC + 1, NS + 1, 12, 12], 1)
     ce = torch.nn.functional.cross_entropy
     l_cs = ((ce(lc, t_col, reduction="none") + 2 * ce(ls, t_shp, reduction="none")) * w).sum() / w.sum()
-    idx = torch.arange(144).repeat(c.shape[0] // 144)
+    idx = torch.arange(144, device=alog.device).repeat(c.shape[0] // 144)
     l_pos = ce(lr, idx // 12) + ce(lk, idx % 12)
     with torch.no_grad():
-        m = bg[:, 0] < 0.5
-        acc = ((lc.argmax(1) == t_col.argmax(1)) & (ls.argmax(1) == t_shp.argmax(1)))[m]
-        acc = acc.float().mean().item() if m.any() else 0.0
+        m = (bg[:, 0] < 0.5).float()
+        hit = ((lc.argmax(1) == t_col.argmax(1)) & (ls.argmax(1) == t_shp.argmax(1))).float()
+        acc = (hit * m).sum() / m.sum().clamp(min=1)        # a tensor: no wait for a GPU here
     return l_cs + 0.5 * l_pos, acc
 
 
@@ -267,7 +280,31 @@ def stage_vocab(work):
     return ranks
 
 
-def stage_train(work, steps=None, resume=False, p2_steps=None):
+class Batches(torch.utils.data.Dataset):
+    """The batch of a step (build_batch is a pure function of the step), for DataLoader workers
+    that draw and preprocess the pictures in parallel with the training step."""
+
+    def __init__(self, tok):
+        self.tok, self.pixels = tok, None
+
+    def __len__(self):
+        return 1 << 40
+
+    def __getitem__(self, step):
+        if self.pixels is None:
+            self.pixels = Pixels()
+        return build_batch(self.tok, self.pixels, step)
+
+
+def _one_thread(_):
+    torch.set_num_threads(1)
+
+
+def stage_train(work, steps=None, resume=False, p2_steps=None, device="cpu", workers=0,
+                time_budget=None):
+    """Train (or resume) for RECIPE's steps. time_budget (seconds): after a short warm-up, the
+    number of steps is fixed from the measured step rate so that training ends in about that
+    time (printed; `--steps N` repeats the run without it)."""
     if steps:
         RECIPE["steps"] = steps
     if p2_steps is not None:
@@ -283,18 +320,26 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
     # model learns answer priors first and uses the 144 patches as an attention sink) and the
     # model never learns to look; with it the features must stay local and discriminative.
     torch.manual_seed(SEED + 1)
-    aux = torch.nn.Linear(VISION["projector_output_dim"], AUX_OUT)
-    opt = torch.optim.AdamW(list(model.parameters()) + list(aux.parameters()), lr=RECIPE["lr"],
-                            betas=RECIPE["betas"], weight_decay=RECIPE["weight_decay"])
+    aux = torch.nn.Linear(model.config.text_config.hidden_size, AUX_OUT)
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False     # float32 as on the CPU
+        torch.backends.cudnn.allow_tf32 = False
+    model.to(dev)
+    aux.to(dev)
+    params = list(model.parameters()) + list(aux.parameters())
+    opt = torch.optim.AdamW(params, lr=RECIPE["lr"], betas=RECIPE["betas"],
+                            weight_decay=RECIPE["weight_decay"])
     lm_head = model.language_model.lm_head
     log_path = os.path.join(work, "train-log.jsonl")
     start = 0
     ck = os.path.join(work, "checkpoint.pt")
     if resume and os.path.exists(ck):
-        st = torch.load(ck)
+        st = torch.load(ck, map_location=dev)
         model.load_state_dict(st["model"])
         aux.load_state_dict(st["aux"])
-        opt.load_state_dict(st["opt"])
+        if "opt" in st:                  # a grown checkpoint (stage_widen) starts a new optimizer
+            opt.load_state_dict(st["opt"])
         start = st["step"]
         if RECIPE["p2_steps"] is not None and not steps:
             RECIPE["steps"] = start      # phase 2 starts where phase 1's checkpoint ended
@@ -302,11 +347,42 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
     t0 = time.time()
     last_ck = t0
     nparam = sum(p.numel() for p in model.parameters())
-    print(f"params {nparam}, recipe {RECIPE}", flush=True)
+    print(f"params {nparam} (text {sum(p.numel() for p in model.language_model.parameters())}), "
+          f"device {dev}, workers {workers}, recipe {RECIPE}", flush=True)
     end = lambda: RECIPE["steps"] + (RECIPE["p2_steps"] or 0)  # noqa: E731
+    calib = None
+    phase2 = RECIPE["p2_steps"] is not None
+    if time_budget:
+        # the step rate is measured inside the warm-up, whose LR does not depend on the number
+        # of steps; workers keep this copy of RECIPE, so in phase 1 no step may look like
+        # phase 2 to them
+        assert RECIPE["p2_warmup" if phase2 else "warmup"] > 60
+        if phase2:
+            RECIPE["p2_steps"] = 1 << 40
+        else:
+            RECIPE["steps"] = 1 << 40
+        calib = (start + 10, start + 60)
+    if workers:
+        batches = iter(torch.utils.data.DataLoader(
+            Batches(tok), batch_size=None, sampler=range(start, start + (1 << 30)),
+            num_workers=workers, prefetch_factor=4, worker_init_fn=_one_thread))
+    else:
+        batches = (build_batch(tok, pixels, s) for s in range(start, start + (1 << 30)))
     step = start
+    t_cal = None
     while step < end():
-        ids, am, labels, pix, ranges, cells = build_batch(tok, pixels, step)
+        ids, am, labels, pix, ranges, cells = next(batches)
+        if calib and step == calib[0]:
+            t_cal = time.time()
+        if calib and step == calib[1]:
+            rate = (calib[1] - calib[0]) / (time.time() - t_cal)
+            n = step - start + int(rate * (time_budget - (time.time() - t0)))
+            RECIPE["p2_steps" if phase2 else "steps"] = (0 if phase2 else start) + n
+            print(f"time budget {time_budget} s: {rate:.2f} steps/s, training for {n} steps "
+                  f"(--{'p2-' if phase2 else ''}steps {RECIPE['p2_steps' if phase2 else 'steps']})",
+                  flush=True)
+        ids, am, labels = ids.to(dev), am.to(dev), labels.to(dev)
+        pix, cells = pix.to(dev, non_blocking=True), cells.to(dev, non_blocking=True)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         h, feats = hidden_states(model, ids, am, pix, ranges, want_feats=True)
@@ -317,28 +393,63 @@ def stage_train(work, steps=None, resume=False, p2_steps=None):
         aloss, aacc = aux_loss(alog, cells)
         opt.zero_grad(set_to_none=True)
         (loss + RECIPE["aux_weight"] * aloss).backward()
-        gn = torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(aux.parameters()),
-                                            RECIPE["grad_clip"])
+        gn = torch.nn.utils.clip_grad_norm_(params, RECIPE["grad_clip"])
         opt.step()
-        with torch.no_grad():
-            tacc = (logits.argmax(-1) == labels[sel]).float().mean().item()
-        rec = dict(step=step, loss=loss.item(), tok_acc=tacc, aux_loss=aloss.item(),
-                   aux_fg_acc=aacc, lr=lr_at(step), gnorm=float(gn),
-                   seq=int(ids.shape[1]), tiles=int(pix.shape[0]),
-                   t=round(time.time() - t0, 1))
-        log.write(json.dumps(rec) + "\n")
-        log.flush()
-        if step % 10 == 0:
-            print(rec, flush=True)
+        if step % 10 == 0 or dev.type == "cpu":     # .item() waits for the GPU
+            with torch.no_grad():
+                tacc = (logits.argmax(-1) == labels[sel]).float().mean().item()
+            rec = dict(step=step, loss=loss.item(), tok_acc=tacc, aux_loss=aloss.item(),
+                       aux_fg_acc=aacc.item(), lr=lr_at(step), gnorm=float(gn),
+                       seq=int(ids.shape[1]), tiles=int(pix.shape[0]),
+                       t=round(time.time() - t0, 1))
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            if step % 10 == 0:
+                print(rec, flush=True)
         if time.time() - last_ck > 300 or step == end() - 1:
             torch.save(dict(model=model.state_dict(), aux=aux.state_dict(), opt=opt.state_dict(),
                             step=step + 1), ck)
             last_ck = time.time()
         step += 1
     log.close()
-    model.save_pretrained(os.path.join(work, "hf"), safe_serialization=True)
+    del batches
+    model.to("cpu").save_pretrained(os.path.join(work, "hf"), safe_serialization=True)
     vb.hf_tokenizer(ranks, os.path.join(work, "hf"))
-    print(f"trained in {time.time() - t0:.0f} s", flush=True)
+    print(f"trained {step - start} steps in {time.time() - t0:.0f} s", flush=True)
+
+
+def stage_widen(src, work):
+    """Grow a trained small model (SRC/checkpoint.pt) into the current TEXT shape (more heads,
+    more feed-forward units, same residual width) so that it computes the same function: old
+    weights go to the leading slices, the new heads' and units' input weights are random (HF's
+    init) and their output weights (o_proj columns, down_proj rows) zero, so they start silent
+    and learn from the first step. Writes WORK/checkpoint.pt (no optimizer state) at SRC's step."""
+    st = torch.load(os.path.join(src, "checkpoint.pt"))
+    ranks = vb.load_ranks(os.path.join(src, "ranks.txt"))
+    vb.save_ranks(ranks, os.path.join(work, "ranks.txt"))
+    tok = Tok(ranks)
+    new = make_model(tok.vocab_size, tok).state_dict()
+    out, grown = {}, 0
+    for k, w in new.items():
+        o = st["model"][k]
+        if o.shape == w.shape:
+            out[k] = o
+            continue
+        grown += 1
+        w = w.clone()
+        if k.endswith("experts.gate_up_proj"):              # [E][D][gate | up]
+            h, ho = w.shape[2] // 2, o.shape[2] // 2
+            w[:, :, :ho] = o[:, :, :ho]
+            w[:, :, h:h + ho] = o[:, :, ho:]
+        else:
+            w[tuple(slice(0, n) for n in o.shape)] = o
+            if k.endswith(("o_proj.weight", "down_proj.weight", "down_proj")):
+                d = [i for i in range(o.dim()) if o.shape[i] != w.shape[i]]
+                assert len(d) == 1, k
+                w.narrow(d[0], o.shape[d[0]], w.shape[d[0]] - o.shape[d[0]]).zero_()
+        out[k] = w
+    torch.save(dict(model=out, aux=st["aux"], step=st["step"]), os.path.join(work, "checkpoint.pt"))
+    print(f"grew {grown} tensors of {src}/checkpoint.pt (step {st['step']}) into {work}", flush=True)
 
 
 def load_trained(work, attn="eager"):
@@ -475,9 +586,21 @@ def main():
     ap.add_argument("--steps", type=int)
     ap.add_argument("--p2-steps", type=int, help="phase 2: resume the checkpoint for N more steps")
     ap.add_argument("--p2-lr", type=float, help="peak LR of the resumed phase (default: p2_lr)")
+    ap.add_argument("--p2-warmup", type=int, help="warm-up steps of the resumed phase")
     ap.add_argument("--p2-weights", help="question kind weights of the resumed phase, e.g. where=6,colour=3")
     ap.add_argument("--multi-every", type=int,
                     help="every Nth step is a 2-tile batch (default: the recipe's multi_every)")
+    ap.add_argument("--text", default="small", choices=sorted(TEXT_PRESETS),
+                    help="text model size (small: the shipped 4 x 128; see TEXT_PRESETS)")
+    ap.add_argument("--device", default="cpu", help="torch device for training (cpu, cuda)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="DataLoader processes drawing the batches (0: in the training loop)")
+    ap.add_argument("--time-budget", type=float,
+                    help="seconds: fix the number of steps from the measured step rate")
+    ap.add_argument("--batch-images", type=int,
+                    help="pictures per batch (2-tile batches and chat sequences scale with it)")
+    ap.add_argument("--kind-weights", help="question kind weights of phase 1, e.g. colour=2,where=2")
+    ap.add_argument("--widen-from", help="grow the checkpoint of a small-model work dir into --text's shape")
     ap.add_argument("--heldout", type=int, default=0, help="write N held-out items to tests/fixtures/demo")
     ap.add_argument("--export", action="store_true")
     ap.add_argument("--outtype", default="f32")
@@ -488,18 +611,31 @@ def main():
     ap.add_argument("--fixtures", default=FIXTURE_DIR,
                     help="held-out set to evaluate (and to record PyTorch's answers in)")
     a = ap.parse_args()
+    TEXT.update(TEXT_PRESETS[a.text])
+    if a.batch_images:
+        RECIPE["images_per_batch"] = a.batch_images
+        RECIPE["multi_images"] = max(2, a.batch_images // 4)
+        RECIPE["chat_per_batch"] = max(1, a.batch_images // 6)
+    if a.kind_weights:
+        RECIPE["p1_kind_weights"] = {k: float(v) for k, v in
+                                     (kv.split("=") for kv in a.kind_weights.split(","))}
     if a.multi_every:
         RECIPE["multi_every"] = a.multi_every
     if a.p2_lr:
         RECIPE["p2_lr"] = a.p2_lr
+    if a.p2_warmup:
+        RECIPE["p2_warmup"] = a.p2_warmup
     if a.p2_weights:
         RECIPE["p2_kind_weights"] = {k: float(v) for k, v in
                                      (kv.split("=") for kv in a.p2_weights.split(","))}
     os.makedirs(a.work, exist_ok=True)
     if a.all or a.vocab:
         stage_vocab(a.work)
+    if a.widen_from:
+        stage_widen(a.widen_from, a.work)
     if a.all or a.train or a.p2_steps is not None:
-        stage_train(a.work, a.steps, a.resume or a.p2_steps is not None, a.p2_steps)
+        stage_train(a.work, a.steps, a.resume or a.p2_steps is not None, a.p2_steps, a.device,
+                    a.workers, a.time_budget)
     if a.all or a.heldout:
         stage_heldout(a.heldout or 100)
         gd.ui_set(FIXTURE_DIR)
