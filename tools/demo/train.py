@@ -482,7 +482,7 @@ def greedy(model, tok, pixels, question, image_path, max_new=40):
     return tok.decode(out)
 
 
-def stage_eval(work, fixture_dir=FIXTURE_DIR):
+def stage_eval(work, fixture_dir=FIXTURE_DIR, label="held-out"):
     model, tok = load_trained(work)
     pixels = Pixels()
     with open(os.path.join(fixture_dir, "heldout.json")) as fp:
@@ -513,7 +513,7 @@ def stage_eval(work, fixture_dir=FIXTURE_DIR):
         for it in items:
             fp.write(f"{it['image'] or '-'}\t{it['kind']}\t{it['question']}\t{it['answer']}\t"
                      f"{it['pytorch_answer']}\n")
-    print(f"PyTorch held-out accuracy: {n_ok}/{len(items)} = {acc:.1f}%  {by_kind}")
+    print(f"PyTorch {label} accuracy: {n_ok}/{len(items)} = {acc:.1f}%  {by_kind}")
     return acc
 
 
@@ -534,7 +534,7 @@ def stage_fresh(work, n):
     to keep, so its figure carries some selection bias; this one does not."""
     d = os.path.join(work, "fresh")
     stage_heldout(n, d, n_chat=0, base=gd.FRESH_BASE)
-    return stage_eval(work, d)
+    return stage_eval(work, d, "fresh-set")
 
 
 def stage_export(work, outtype="f32"):
