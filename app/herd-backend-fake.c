@@ -7,7 +7,7 @@
 
 typedef struct {
     herd_fake_backend_config cfg;
-    GPtrArray *pieces; /* char* */
+    GPtrArray *pieces; /* GString* */
     gint cancelled;
     GMutex lock; /* guards report */
     herd_fake_backend_report report;
@@ -90,14 +90,14 @@ static herd_status fake_generate(void *impl, const HerdBackendRequest *req,
             status = herd_error_set(err, HERD_ERR_ABORTED, "generation cancelled");
             break;
         }
-        const char *p = fb->pieces->pdata[i];
+        const GString *p = fb->pieces->pdata[i];
         g_mutex_lock(&fb->lock);
         fb->report.n_pieces_emitted++;
         if (g_atomic_int_get(&fb->cancelled))
             fb->report.n_pieces_after_cancel++;
         g_mutex_unlock(&fb->lock);
         stats->n_gen_tokens++;
-        if (!cb->piece(p, strlen(p), cb->user)) {
+        if (!cb->piece(p->str, p->len, cb->user)) {
             status = herd_error_set(err, HERD_ERR_ABORTED, "generation stopped");
             break;
         }
@@ -128,18 +128,26 @@ static const HerdBackendVTable fake_vtable = {
     .free = fake_free,
 };
 
+static void free_piece(gpointer p)
+{
+    g_string_free(p, TRUE);
+}
+
 HerdBackend herd_fake_backend_new(const herd_fake_backend_config *config)
 {
     FakeBackend *fb = g_new0(FakeBackend, 1);
     if (config)
         fb->cfg = *config;
     g_mutex_init(&fb->lock);
-    fb->pieces = g_ptr_array_new_with_free_func(g_free);
+    fb->pieces = g_ptr_array_new_with_free_func(free_piece);
     const char *const *src = fb->cfg.pieces ? fb->cfg.pieces : default_script;
     size_t n = fb->cfg.pieces ? fb->cfg.n_pieces : G_N_ELEMENTS(default_script);
+    const size_t *lens = fb->cfg.pieces ? fb->cfg.piece_lens : NULL;
     for (size_t i = 0; n ? i < n : src[i] != NULL; i++)
-        g_ptr_array_add(fb->pieces, g_strdup(src[i]));
-    fb->cfg.pieces = NULL; /* not kept: the copy above is */
+        g_ptr_array_add(fb->pieces,
+                        g_string_new_len(src[i], lens ? (gssize)lens[i] : (gssize)strlen(src[i])));
+    fb->cfg.pieces = NULL; /* not kept: the copies above are */
+    fb->cfg.piece_lens = NULL;
     return (HerdBackend){ &fake_vtable, fb };
 }
 
@@ -158,6 +166,6 @@ char *herd_fake_backend_script_text(const HerdBackend *b)
     FakeBackend *fb = b->impl;
     GString *s = g_string_new(NULL);
     for (guint i = 0; i < fb->pieces->len; i++)
-        g_string_append(s, fb->pieces->pdata[i]);
+        g_string_append(s, ((GString *)fb->pieces->pdata[i])->str); /* up to a NUL */
     return g_string_free(s, FALSE);
 }

@@ -10,6 +10,7 @@ G_BEGIN_DECLS
 typedef struct herd_fake_backend_config {
     const char *const *pieces; /* NULL: a built-in 40-piece answer */
     size_t n_pieces;           /* 0 with pieces set: up to a NULL entry */
+    const size_t *piece_lens;  /* NULL: C strings; else each piece's length (may hold NULs) */
     unsigned piece_delay_us;
     unsigned prompt_tokens; /* 0: 64 */
     unsigned prompt_batch_delay_us;

@@ -231,6 +231,17 @@ static bool on_prompt_progress(int done, int total, void *user)
     return true;
 }
 
+/* What the model writes is bytes: a sampled <0x00> byte token, or a character the decoder
+ * could not complete, would cut or break the C strings that the message, the store and GTK
+ * hold, so the streamed pieces and the final text would disagree. Each piece goes on as valid
+ * UTF-8 without NUL, U+FFFD standing for each such byte, the same in both. */
+static char *clean_piece(const char *text, size_t len)
+{
+    if (memchr(text, '\0', len) == NULL && g_utf8_validate(text, (gssize)len, NULL))
+        return g_strndup(text, len);
+    return g_utf8_make_valid(text, (gssize)len); /* NUL counts as invalid here */
+}
+
 static bool on_piece(const char *text, size_t len, void *user)
 {
     GenCtx *g = user;
@@ -242,9 +253,9 @@ static bool on_piece(const char *text, size_t len, void *user)
     g->n_pieces++;
     if (len == 0)
         return true;
-    g_string_append_len(g->answer, text, (gssize)len);
     Event *ev = event_new(EV_PIECE, g->req);
-    ev->text = g_strndup(text, len);
+    ev->text = clean_piece(text, len);
+    g_string_append(g->answer, ev->text);
     post_event(g->self, ev);
     guint interval = (guint)g_atomic_int_get((gint *)&g->self->save_interval_ms);
     if (now - g->last_save >= (gint64)interval * 1000)

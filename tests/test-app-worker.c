@@ -1,9 +1,10 @@
 /* test-app-worker: the engine bridge with the fake backend. Pieces arrive in order and equal
  * the script; the store holds the final text, state and stats; stop ends an answer within one
  * piece (with and without the backend's own cancel); a stop before the worker starts a request
- * cancels it without cancelling later ones; errors and loads are reported; disposing mid-answer
- * settles the message; and the main loop is never blocked: the longest gap between iterations
- * of a 1 ms timeout during a fast generation is measured and bounded. */
+ * cancels it without cancelling later ones; bytes that are not text arrive as U+FFFD; errors
+ * and loads are reported; disposing mid-answer settles the message; and the main loop is never
+ * blocked: the longest gap between iterations of a 1 ms timeout during a fast generation is
+ * measured and bounded. */
 #include "app-test-util.h"
 #include "herd-backend-fake.h"
 #include "herd-conversation.h"
@@ -322,6 +323,37 @@ static void test_error(Fixture *f, gconstpointer data)
     g_assert_finalize_object(w);
 }
 
+/* Bytes that are not text (a NUL, an invalid UTF-8 byte) reach the pieces, the message and
+ * the store as U+FFFD, the same in all three. */
+static void test_bytes(Fixture *f, gconstpointer data)
+{
+    static const char *const script[] = { "Hello ", "nul\0byte ", "bad\xff ", "\xc3", "end" };
+    static const size_t lens[] = { 6, 9, 5, 1, 3 };
+    herd_fake_backend_config cfg = { 0 };
+    cfg.pieces = script;
+    cfg.n_pieces = G_N_ELEMENTS(script);
+    cfg.piece_lens = lens;
+    HerdWorker *w = herd_worker_new(herd_fake_backend_new(&cfg), f->store);
+    Watch wt;
+    watch_init(&wt, w);
+    GError *e = NULL;
+    HerdMessage *reply = herd_worker_generate(w, f->conv, NULL, &e);
+    g_assert_no_error(e);
+    wait_for(&wt.finished, 20000);
+    g_assert_no_error(wt.error);
+    const char *want = "Hello nul\xef\xbf\xbd"
+                       "byte bad\xef\xbf\xbd \xef\xbf\xbd"
+                       "end";
+    g_assert_cmpstr(wt.pieces->str, ==, want);
+    g_assert_cmpstr(herd_message_get_text(reply), ==, want);
+    g_autoptr(HerdStoreMessage) rec =
+        herd_store_get_message(f->store, herd_message_get_id(reply), &e);
+    g_assert_no_error(e);
+    g_assert_cmpstr(rec->text, ==, want);
+    watch_clear(&wt);
+    g_assert_finalize_object(w);
+}
+
 typedef struct {
     double last;
     gboolean monotonic;
@@ -521,6 +553,7 @@ int main(int argc, char **argv)
     ADD("stop-backend-cancel", test_stop_backend);
     ADD("stop-before-start", test_stop_before_start);
     ADD("error", test_error);
+    ADD("bytes", test_bytes);
     ADD("load", test_load);
     ADD("dispose-mid-answer", test_dispose_mid_answer);
     ADD("main-loop-not-blocked", test_main_loop_not_blocked);
