@@ -337,7 +337,10 @@ def stage_train(work, steps=None, resume=False, p2_steps=None, device="cpu", wor
     if resume and os.path.exists(ck):
         st = torch.load(ck, map_location=dev)
         model.load_state_dict(st["model"])
-        aux.load_state_dict(st["aux"])
+        if "aux" in st:
+            aux.load_state_dict(st["aux"])
+        else:                            # an imported checkpoint (stage_import)
+            fit_aux(model, aux, tok, pixels, st["step"], dev)
         if "opt" in st:                  # a grown checkpoint (stage_widen) starts a new optimizer
             opt.load_state_dict(st["opt"])
         start = st["step"]
@@ -418,6 +421,24 @@ def stage_train(work, steps=None, resume=False, p2_steps=None, device="cpu", wor
     print(f"trained {step - start} steps in {time.time() - t0:.0f} s", flush=True)
 
 
+def fit_aux(model, aux, tok, pixels, step, dev, steps=150):
+    """Train a new auxiliary head alone on the frozen model's image features, so that its first
+    gradients into the vision tower in stage_train are those of a fitted head, not a random
+    one's. Uses the batches before STEP (already seen in training)."""
+    opt = torch.optim.Adam(aux.parameters(), lr=1e-2)
+    for i in range(steps):
+        _, _, _, pix, _, cells = build_batch(tok, pixels, step - steps + i)
+        with torch.no_grad():
+            f = model.vision_model(pix.to(dev)).last_hidden_state
+            f = model.multi_modal_projector(f.reshape(-1, f.shape[-1]))
+        loss, acc = aux_loss(aux(f), cells.to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i % 25 == 0 or i == steps - 1:
+            print(f"aux head fit {i}: loss {loss.item():.4f} fg acc {acc.item():.3f}", flush=True)
+
+
 def stage_widen(src, work):
     """Grow a trained small model (SRC/checkpoint.pt) into the current TEXT shape (more heads,
     more feed-forward units, same residual width) so that it computes the same function: old
@@ -448,8 +469,91 @@ def stage_widen(src, work):
                 assert len(d) == 1, k
                 w.narrow(d[0], o.shape[d[0]], w.shape[d[0]] - o.shape[d[0]]).zero_()
         out[k] = w
-    torch.save(dict(model=out, aux=st["aux"], step=st["step"]), os.path.join(work, "checkpoint.pt"))
+    keep = {k: st[k] for k in ("aux",) if k in st}     # an imported checkpoint has none
+    torch.save(dict(model=out, step=st["step"], **keep), os.path.join(work, "checkpoint.pt"))
     print(f"grew {grown} tensors of {src}/checkpoint.pt (step {st['step']}) into {work}", flush=True)
+
+
+def stage_import(work, text_gguf, mmproj_gguf, step):
+    """Rebuild a training checkpoint (WORK/checkpoint.pt at STEP, no optimizer or auxiliary-head
+    state) and WORK/ranks.txt from the two shipped GGUF files, the exact inverse of stage_export
+    for f32 files (tools/convert_hf.py: plain copies, experts split and transposed). For going on
+    training the shipped model when its work dir is gone; stage_train fits a new auxiliary head
+    before the first step."""
+    from gguf import GGUFReader
+    rt, rv = GGUFReader(text_gguf), GGUFReader(mmproj_gguf)
+
+    def field(r, key):
+        f = r.fields[key]
+        return [bytes(f.parts[i]) for i in f.data]
+
+    toks = field(rt, "tokenizer.ggml.tokens")
+    u2b = {c: b for b, c in lv.bytes_to_unicode().items()}
+    specials = lv.special_tokens()
+    n_base = len(toks) - len(specials)
+    assert [t.decode() for t in toks[n_base:]] == specials, "special tokens are not Llama 4's"
+    ranks = {bytes(u2b[c] for c in toks[i].decode()): i for i in range(n_base)}
+    vb.save_ranks(ranks, os.path.join(work, "ranks.txt"))
+    tok = Tok(ranks)
+    want = make_model(tok.vocab_size, tok).state_dict()
+    g = {t.name: np.array(t.data) for r in (rt, rv) for t in r.tensors}
+    for t in list(rt.tensors) + list(rv.tensors):
+        if t.tensor_type.name != "F32":
+            raise SystemExit(f"{t.name}: {t.tensor_type.name}; only f32 files can be imported")
+    T = "language_model.model."
+    names = {"language_model.lm_head.weight": "output.weight", T + "embed_tokens.weight":
+             "token_embd.weight", T + "norm.weight": "output_norm.weight"}
+    for i in range(TEXT["num_hidden_layers"]):
+        p, b = f"{T}layers.{i}.", f"blk.{i}."
+        for h, o in (("input_layernorm", "attn_norm"), ("post_attention_layernorm", "ffn_norm"),
+                     ("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"),
+                     ("self_attn.v_proj", "attn_v"), ("self_attn.o_proj", "attn_output"),
+                     ("feed_forward.router", "ffn_gate_inp"),
+                     ("feed_forward.shared_expert.gate_proj", "ffn_gate_shexp"),
+                     ("feed_forward.shared_expert.up_proj", "ffn_up_shexp"),
+                     ("feed_forward.shared_expert.down_proj", "ffn_down_shexp"),
+                     ("feed_forward.gate_proj", "ffn_gate"), ("feed_forward.up_proj", "ffn_up"),
+                     ("feed_forward.down_proj", "ffn_down")):
+            names[p + h + ".weight"] = b + o + ".weight"
+        if b + "ffn_gate_exps.weight" in g:           # [E][F][D] x2, [E][D][F] -> HF x @ W
+            gu = np.concatenate([g[b + "ffn_gate_exps.weight"], g[b + "ffn_up_exps.weight"]], 1)
+            g[p + "feed_forward.experts.gate_up_proj"] = gu.transpose(0, 2, 1)
+            g[p + "feed_forward.experts.down_proj"] = g[b + "ffn_down_exps.weight"].transpose(0, 2, 1)
+            for k in ("gate_up_proj", "down_proj"):
+                names[p + "feed_forward.experts." + k] = p + "feed_forward.experts." + k
+    V = "vision_model."
+    names.update({V + "patch_embedding.linear.weight": "v.patch_embd.weight",
+                  V + "class_embedding": "v.class_embd",
+                  V + "positional_embedding_vlm": "v.position_embd.weight",
+                  "multi_modal_projector.linear_1.weight": "mm.model.fc.weight",
+                  V + "vision_adapter.mlp.fc1.weight": "mm.model.mlp.1.weight",
+                  V + "vision_adapter.mlp.fc2.weight": "mm.model.mlp.2.weight"})
+    for w in ("weight", "bias"):
+        names[f"{V}layernorm_pre.{w}"] = f"v.pre_ln.{w}"
+        names[f"{V}layernorm_post.{w}"] = f"v.post_ln.{w}"
+        for i in range(VISION["num_hidden_layers"]):
+            p, b = f"{V}model.layers.{i}.", f"v.blk.{i}."
+            for h, o in (("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"),
+                         ("self_attn.v_proj", "attn_v"), ("self_attn.o_proj", "attn_out"),
+                         ("input_layernorm", "ln1"), ("post_attention_layernorm", "ln2"),
+                         ("mlp.fc1", "ffn_up"), ("mlp.fc2", "ffn_down")):
+                names[f"{p}{h}.{w}"] = f"{b}{o}.{w}"
+    out, used = {}, set()
+    for k, w in want.items():
+        src = names.get(k)
+        if src not in g:
+            raise SystemExit(f"{k}: no tensor {src} in the GGUF files")
+        a = torch.from_numpy(np.ascontiguousarray(g[src], dtype=np.float32)).reshape(w.shape)
+        if a.numel() != w.numel() or tuple(g[src].shape) != tuple(w.shape):
+            raise SystemExit(f"{k}: GGUF {src} has shape {g[src].shape}, model wants {tuple(w.shape)}")
+        out[k] = a
+        used.add(src)
+    left = [n for n in g if n not in used and "exps" not in n and n != "rope_freqs.weight"]
+    if left:
+        raise SystemExit(f"GGUF tensors not used: {left}")
+    torch.save(dict(model=out, step=step), os.path.join(work, "checkpoint.pt"))
+    print(f"imported {len(out)} tensors of {text_gguf} + {mmproj_gguf} into {work} at step {step}",
+          flush=True)
 
 
 def load_trained(work, attn="eager"):
@@ -600,6 +704,9 @@ def main():
     ap.add_argument("--batch-images", type=int,
                     help="pictures per batch (2-tile batches and chat sequences scale with it)")
     ap.add_argument("--kind-weights", help="question kind weights of phase 1, e.g. colour=2,where=2")
+    ap.add_argument("--import-gguf", type=int, metavar="STEP",
+                    help="make WORK's checkpoint from resources/models/herd-demo*.gguf (f32), "
+                    "recorded as trained STEP steps")
     ap.add_argument("--widen-from", help="grow the checkpoint of a small-model work dir into --text's shape")
     ap.add_argument("--heldout", type=int, default=0, help="write N held-out items to tests/fixtures/demo")
     ap.add_argument("--export", action="store_true")
@@ -631,6 +738,9 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     if a.all or a.vocab:
         stage_vocab(a.work)
+    if a.import_gguf is not None:
+        stage_import(a.work, os.path.join(MODELS_DIR, "herd-demo.gguf"),
+                     os.path.join(MODELS_DIR, "herd-demo-mmproj.gguf"), a.import_gguf)
     if a.widen_from:
         stage_widen(a.widen_from, a.work)
     if a.all or a.train or a.p2_steps is not None:
