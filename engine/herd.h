@@ -132,7 +132,8 @@ typedef struct herd_gen_stats {
 } herd_gen_stats;
 
 /* Called with each UTF-8-whole piece of text as it is generated (may be empty for a token that
- * only starts a character). Return false to stop. */
+ * only starts a character). The piece is the model's bytes: it is not NUL-terminated and may
+ * hold NUL (a sampled <0x00> byte token). Return false to stop. */
 typedef bool (*herd_piece_cb)(const char *piece, size_t len, int32_t token, void *user_data);
 /* Called while the prompt is read: tokens done / total. */
 typedef void (*herd_prompt_progress_cb)(int done, int total, void *user_data);
